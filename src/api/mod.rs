@@ -1,0 +1,367 @@
+//! The `MySQLInstance` custom resource: its spec, its status and the CRD generated from them.
+//!
+//! Doc comments on fields become the schema descriptions users read in `kubectl explain`, and the
+//! `x_kube(validation)` rules become CEL rules the apiserver enforces, so every message says what to change.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{ResourceRequirements, SecretKeySelector};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, CustomResourceExt, KubeSchema};
+use serde::{Deserialize, Serialize};
+use strum::{Display, EnumIter, EnumString, IntoStaticStr};
+
+/// Group of the API, shared by the CRD name, labels and annotations.
+pub const GROUP: &str = "mysqlinstance.io";
+
+/// A MySQL database managed by the operator: a StatefulSet with persistent storage, a Service,
+/// generated credentials and, when enabled, scheduled backups.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "mysqlinstance.io",
+    version = "v1alpha1",
+    kind = "MySQLInstance",
+    plural = "mysqlinstances",
+    shortname = "myi",
+    namespaced,
+    status = "MySQLInstanceStatus",
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase","description":"Where the instance stands: Pending, Provisioning, Ready, BackingUp or Degraded"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.ready","description":"Ready replicas / desired replicas"}"#,
+    printcolumn = r#"{"name":"Version","type":"string","jsonPath":".spec.version","description":"MySQL version"}"#,
+    printcolumn = r#"{"name":"Last Backup","type":"date","jsonPath":".status.lastBackup.completedAt","description":"When the newest successful backup completed"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct MySQLInstanceSpec {
+    /// MySQL server version. Selects the container image unless `image` is set.
+    #[serde(default)]
+    pub version: MySQLVersion,
+
+    /// Container image for the MySQL server; overrides the image chosen by `version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("size(self) > 0").message("image must not be empty: remove the field to use the image of spec.version"))]
+    pub image: Option<String>,
+
+    /// Number of MySQL servers. Only a single server is supported in v1alpha1.
+    #[serde(default = "default_replicas")]
+    #[x_kube(validation = Rule::new("self == 1").message("only replicas: 1 is supported in v1alpha1; set replicas to 1 or remove the field"))]
+    pub replicas: i32,
+
+    /// Persistent storage for the data directory.
+    pub storage: StorageSpec,
+
+    /// CPU and memory requests and limits of the MySQL container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+
+    /// Server settings written to the `[mysqld]` section of my.cnf, for example `max_connections: "500"`.
+    /// Changing them restarts the server.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[x_kube(validation = Rule::new("self.all(k, k.matches('^[A-Za-z0-9_.-]+$'))").message("config keys must be my.cnf option names made of letters, digits, '_', '-' or '.', such as max_connections"))]
+    #[x_kube(validation = Rule::new("self.all(k, !self[k].contains('\\n'))").message("config values must be a single line: remove the newline"))]
+    pub config: BTreeMap<String, String>,
+
+    /// Secret key holding the root password to use instead of a generated one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_password_secret_ref: Option<SecretKeySelector>,
+
+    /// Name of a database created at first start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_]{1,64}$')").message("database must be 1-64 letters, digits or '_', such as app_db"))]
+    pub database: Option<String>,
+
+    /// Name of an application user created at first start, with all privileges on `database`.
+    /// Its password is generated into the credentials Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_]{1,32}$') && self != 'root'").message("user must be 1-32 letters, digits or '_' and not root, such as app"))]
+    pub user: Option<String>,
+
+    /// Scheduled backups taken by the operator's `backup` command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupSpec>,
+
+    /// What happens to the data volumes and the credentials Secret when the instance is deleted.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// Stops all changes to the children while true; status still reports what is observed.
+    #[serde(default)]
+    pub paused: bool,
+}
+
+fn default_replicas() -> i32 {
+    1
+}
+
+/// Supported MySQL versions.
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Display, EnumString, EnumIter,
+)]
+pub enum MySQLVersion {
+    #[serde(rename = "8.0")]
+    #[strum(serialize = "8.0")]
+    V8_0,
+    #[default]
+    #[serde(rename = "8.4")]
+    #[strum(serialize = "8.4")]
+    V8_4,
+}
+
+impl MySQLVersion {
+    /// The pinned server image for this version.
+    pub fn image(self) -> &'static str {
+        match self {
+            MySQLVersion::V8_0 => "docker.io/library/mysql:8.0.44",
+            MySQLVersion::V8_4 => "docker.io/library/mysql:8.4.7",
+        }
+    }
+}
+
+/// Persistent storage of the data directory.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("quantity(self.size).compareTo(quantity(oldSelf.size)) >= 0").message("storage.size can grow but never shrink: set it to at least the current size"))]
+#[x_kube(validation = Rule::new("has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)").message("storage.storageClassName is immutable: create a new instance (restoring from a backup) to move to another storage class"))]
+pub struct StorageSpec {
+    /// Size of the data volume, as a Kubernetes quantity such as `10Gi`. Can grow, never shrink.
+    #[x_kube(validation = Rule::new("isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))").message("storage.size must be a positive Kubernetes quantity such as 10Gi or 500Mi"))]
+    pub size: String,
+
+    /// StorageClass of the data volume; the cluster default when unset. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+}
+
+/// Scheduled backups.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupSpec {
+    /// Turns scheduled backups on.
+    #[serde(default)]
+    pub enabled: bool,
+
+    /// When to back up, as a 5-field cron expression in UTC (minute hour day-of-month month day-of-week).
+    #[serde(default = "default_schedule")]
+    #[x_kube(validation = Rule::new("self.matches('^\\\\s*([0-9*/,?A-Za-z-]+\\\\s+){4}[0-9*/,?A-Za-z-]+\\\\s*$') || self.matches('^@(yearly|annually|monthly|weekly|daily|hourly)$')").message("backup.schedule must be a 5-field cron expression such as \"0 3 * * *\" (minute hour day-of-month month day-of-week) or @daily"))]
+    pub schedule: String,
+
+    /// Which backups to keep; older complete backups of this instance are deleted after a successful one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<RetentionSpec>,
+
+    /// Where backups are written.
+    pub destination: BackupDestination,
+
+    /// Pauses the schedule without deleting anything.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+fn default_schedule() -> String {
+    "0 3 * * *".to_owned()
+}
+
+/// Which backups retention keeps. A backup is kept if either rule keeps it.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RetentionSpec {
+    /// Keep at least the newest N complete backups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self >= 1").message("retention.keepLast must be at least 1: the newest backup is always kept"))]
+    pub keep_last: Option<u32>,
+
+    /// Keep backups younger than this duration, such as `7d`, `36h` or `90m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[1-9][0-9]*(m|h|d)$')").message("retention.maxAge must be a number followed by m, h or d, such as 7d"))]
+    pub max_age: Option<String>,
+}
+
+/// Destination of backups: exactly one of `pvc` or `s3`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.pvc) != has(self.s3)").message("backup.destination needs exactly one of pvc or s3"))]
+pub struct BackupDestination {
+    /// A PersistentVolumeClaim `NAME-backups` created by the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pvc: Option<PvcDestination>,
+
+    /// An S3-compatible bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Destination>,
+}
+
+/// Backups on a PersistentVolumeClaim.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PvcDestination {
+    /// Size of the backup volume, such as `20Gi`.
+    #[x_kube(validation = Rule::new("isQuantity(self)").message("backup.destination.pvc.size must be a Kubernetes quantity such as 20Gi"))]
+    pub size: String,
+
+    /// StorageClass of the backup volume; the cluster default when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+}
+
+/// Backups in an S3-compatible bucket.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Destination {
+    /// Bucket name.
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$')").message("backup.destination.s3.bucket must be a valid bucket name: 3-63 lowercase letters, digits, '.' or '-'"))]
+    pub bucket: String,
+
+    /// Key prefix inside the bucket; the instance's namespace/name when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+
+    /// Endpoint URL of the S3-compatible service; AWS S3 when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.startsWith('https://') || self.startsWith('http://')").message("backup.destination.s3.endpoint must be a URL starting with https:// or http://"))]
+    pub endpoint: Option<String>,
+
+    /// Region of the bucket.
+    #[serde(default = "default_region")]
+    pub region: String,
+
+    /// Addresses the bucket in the path rather than the host name (most self-hosted stores need this).
+    #[serde(default)]
+    pub force_path_style: bool,
+
+    /// Secret with keys `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
+    pub credentials_secret: String,
+}
+
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
+
+/// What deleting the instance does to its data.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Display)]
+pub enum DeletionPolicy {
+    /// Keep the data volumes and the credentials Secret; a new instance of the same name reuses both.
+    #[default]
+    Retain,
+    /// Delete the data volumes, backup volume and credentials Secret with the instance.
+    Delete,
+}
+
+/// The phase an instance is in. See docs/state-machine.md.
+#[derive(
+    schemars::JsonSchema,
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Display,
+    EnumString,
+    EnumIter,
+    IntoStaticStr,
+)]
+pub enum Phase {
+    /// Accepted; spec being validated and credentials prepared.
+    #[default]
+    Pending,
+    /// Children applied; waiting for the server to become ready (or rolling a change).
+    Provisioning,
+    /// All replicas ready, nothing in progress.
+    Ready,
+    /// A backup Job is running; the database keeps serving.
+    BackingUp,
+    /// Was serving, now not all replicas are ready or backups keep failing.
+    Degraded,
+}
+
+/// Observed state of a MySQLInstance.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MySQLInstanceStatus {
+    /// Where the instance stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+
+    /// Ready, Progressing, Degraded, BackingUp, BackupSucceeded and Paused conditions.
+    #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// Number of ready MySQL servers.
+    #[serde(default)]
+    pub ready_replicas: i32,
+
+    /// Ready replicas over desired replicas, such as `1/1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<String>,
+
+    /// Address applications connect to: `NAME.NAMESPACE.svc:3306`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+
+    /// Secret holding the generated credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
+
+    /// The newest successful backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_backup: Option<LastBackup>,
+
+    /// Backups that failed in a row since the last success.
+    #[serde(default)]
+    pub consecutive_backup_failures: i32,
+}
+
+/// The newest successful backup.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LastBackup {
+    /// Name of the backup Job.
+    pub name: String,
+    /// When the backup started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    /// When the backup completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Time>,
+    /// Compressed size of the backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<i64>,
+    /// Where the backup was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// SHA-256 of the compressed backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// How long the backup took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<f64>,
+}
+
+/// The CRD as YAML, exactly as checked in under `crds/`.
+pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
+    serde_yaml::to_string(&MySQLInstance::crd())
+}
+
+impl MySQLInstanceSpec {
+    /// Problems the schema cannot catch, phrased as what to change. `None` when the spec can be applied.
+    pub fn validate(&self) -> Option<String> {
+        let backup = self.backup.as_ref().filter(|b| b.enabled)?;
+        match backup.schedule.parse::<croner::Cron>() {
+            Ok(_) => None,
+            Err(error) => Some(format!(
+                "backup.schedule {:?} is not a valid cron expression ({error}); use 5 fields such as \"0 3 * * *\"",
+                backup.schedule
+            )),
+        }
+    }
+}

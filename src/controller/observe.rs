@@ -1,0 +1,128 @@
+//! Observe: reads an instance's children from the API into a [`World`], and reduces it to the plain
+//! [`Observed`] snapshot the phase machine decides on.
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use kube::api::ListParams;
+use kube::{Api, Client, ResourceExt};
+
+use crate::api::{LastBackup, MySQLInstance};
+use crate::error::Result;
+use crate::fsm::Observed;
+use crate::resources::{self, INSTANCE_LABEL, credential_keys};
+
+/// Everything the operator reads about one instance.
+#[derive(Clone, Debug, Default)]
+pub struct World {
+    pub secret: Option<Secret>,
+    pub config_map: Option<ConfigMap>,
+    pub service: Option<Service>,
+    pub headless_service: Option<Service>,
+    pub statefulset: Option<StatefulSet>,
+    pub cronjob: Option<CronJob>,
+    pub backup_pvc: Option<PersistentVolumeClaim>,
+    pub data_pvcs: Vec<PersistentVolumeClaim>,
+    /// Backup Jobs of this instance, newest first.
+    pub backup_jobs: Vec<Job>,
+}
+
+impl World {
+    /// Reads the children of `instance` in `namespace`.
+    pub async fn read(client: &Client, instance: &MySQLInstance, namespace: &str) -> Result<Self> {
+        let name = instance.name_any();
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+        let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+        let services: Api<Service> = Api::namespaced(client.clone(), namespace);
+        let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
+        let cronjobs: Api<CronJob> = Api::namespaced(client.clone(), namespace);
+        let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
+        let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
+        let selector = ListParams::default().labels(&format!("{INSTANCE_LABEL}={name},app.kubernetes.io/component=backup"));
+        let (secret_name, config_map_name) = (resources::credentials_secret_name(instance), resources::config_map_name(instance));
+        let (headless_name, cronjob_name) = (resources::headless_service_name(instance), resources::backup_cronjob_name(instance));
+        let backup_pvc_name = resources::backup_pvc_name(instance);
+        let (secret, config_map, service, headless_service, statefulset, cronjob, backup_pvc, job_list) = futures::try_join!(
+            secrets.get_opt(&secret_name),
+            config_maps.get_opt(&config_map_name),
+            services.get_opt(&name),
+            services.get_opt(&headless_name),
+            statefulsets.get_opt(&name),
+            cronjobs.get_opt(&cronjob_name),
+            pvcs.get_opt(&backup_pvc_name),
+            jobs.list(&selector),
+        )?;
+        let mut data_pvcs = Vec::new();
+        for ordinal in 0..u32::try_from(instance.spec.replicas.max(0)).unwrap_or_default() {
+            if let Some(pvc) = pvcs.get_opt(&resources::data_claim_name(instance, ordinal)).await? {
+                data_pvcs.push(pvc);
+            }
+        }
+        let mut backup_jobs = job_list.items;
+        backup_jobs.sort_by(|a, b| b.creation_timestamp().cmp(&a.creation_timestamp()).then_with(|| b.name_any().cmp(&a.name_any())));
+        Ok(Self { secret, config_map, service, headless_service, statefulset, cronjob, backup_pvc, data_pvcs, backup_jobs })
+    }
+
+    /// The snapshot the phase machine decides on.
+    pub fn observed(&self, instance: &MySQLInstance) -> Observed {
+        let sts_status = self.statefulset.as_ref().and_then(|s| s.status.as_ref());
+        let finished: Vec<bool> = self.backup_jobs.iter().filter_map(job_outcome).collect();
+        Observed {
+            spec_error: instance.spec.validate(),
+            paused: instance.spec.paused,
+            credentials_ready: self.secret.as_ref().is_some_and(|s| {
+                let data = s.data.as_ref();
+                credential_keys::REQUIRED.iter().all(|k| data.is_some_and(|d| d.contains_key(*k)))
+            }),
+            statefulset_exists: self.statefulset.is_some(),
+            desired_replicas: instance.spec.replicas,
+            ready_replicas: sts_status.and_then(|s| s.ready_replicas).unwrap_or(0),
+            rollout_in_progress: self.statefulset.as_ref().is_some_and(rollout_in_progress),
+            backup_running: self.backup_jobs.iter().any(|j| job_outcome(j).is_none()),
+            last_backup_succeeded: finished.first().copied(),
+            consecutive_backup_failures: finished.iter().take_while(|ok| !**ok).count().try_into().unwrap_or(i32::MAX),
+        }
+    }
+
+    /// The newest successful backup, if one of the retained Jobs is.
+    pub fn last_successful_backup(&self) -> Option<LastBackup> {
+        let job = self.backup_jobs.iter().find(|j| job_outcome(j) == Some(true))?;
+        let status = job.status.as_ref()?;
+        let started = status.start_time.clone();
+        let completed = status.completion_time.clone();
+        let duration = match (&started, &completed) {
+            (Some(s), Some(c)) => Some((c.0.as_millisecond() - s.0.as_millisecond()) as f64 / 1000.0),
+            _ => None,
+        };
+        Some(LastBackup {
+            name: job.name_any(),
+            started_at: started,
+            completed_at: completed,
+            duration_seconds: duration,
+            ..LastBackup::default()
+        })
+    }
+}
+
+/// `Some(true)` for a complete Job, `Some(false)` for a failed one, `None` while it runs.
+fn job_outcome(job: &Job) -> Option<bool> {
+    let conditions = job.status.as_ref()?.conditions.as_ref()?;
+    let holds = |type_: &str| conditions.iter().any(|c| c.type_ == type_ && c.status == "True");
+    if holds("Complete") {
+        Some(true)
+    } else if holds("Failed") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// A StatefulSet is rolling out while its controller has not seen the newest spec or not every replica runs
+/// the newest revision.
+fn rollout_in_progress(sts: &StatefulSet) -> bool {
+    let Some(status) = sts.status.as_ref() else { return true };
+    let generation_seen = status.observed_generation >= sts.metadata.generation;
+    let desired = sts.spec.replicas.unwrap_or(1);
+    let revisions_match = status.update_revision.is_none() || status.current_revision == status.update_revision;
+    !(generation_seen && revisions_match && status.updated_replicas.unwrap_or(0) >= desired)
+}

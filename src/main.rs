@@ -1,0 +1,122 @@
+//! The `mysqlinstance-operator` binary: runs the controller, prints the CRD, and (in the container image that
+//! carries the MySQL client tools) takes and restores backups.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::{Parser, Subcommand};
+use mysqlinstance_operator::api;
+use mysqlinstance_operator::controller::{self, Context, RunConfig};
+use mysqlinstance_operator::resources::OperatorSettings;
+use mysqlinstance_operator::telemetry::{metrics::Metrics, server, traces};
+use tracing::{error, info};
+
+/// Runs MySQL databases on Kubernetes: apply a MySQLInstance, get a database with generated credentials,
+/// a stable Service, persistent storage and scheduled backups.
+#[derive(Parser)]
+#[command(name = "mysqlinstance-operator", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the controller against the cluster of the current kubeconfig (or the in-cluster service account).
+    Run(RunArgs),
+    /// Print the MySQLInstance CustomResourceDefinition as YAML; install it with `| kubectl apply -f -`.
+    Crd,
+    /// Print the version.
+    Version,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Address of the /metrics, /healthz and /readyz server.
+    #[arg(long, env = "METRICS_ADDRESS", default_value = "127.0.0.1:8080")]
+    metrics_address: SocketAddr,
+    /// Watch only this namespace (all namespaces when unset).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    namespace: Option<String>,
+    /// Instances reconciled at the same time.
+    #[arg(long, env = "CONCURRENCY", default_value_t = 4)]
+    concurrency: u16,
+    /// Image the backup CronJobs run (the operator image, which carries the MySQL client tools).
+    #[arg(long, env = "BACKUP_IMAGE", default_value = concat!("ghcr.io/mysqlinstance/mysqlinstance-operator:", env!("CARGO_PKG_VERSION")))]
+    backup_image: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crd => match api::crd_yaml() {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: could not render the CRD: {error}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Version => {
+            println!("mysqlinstance-operator {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Run(args) => run(args),
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: could not start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let _traces = match traces::init() {
+            Ok(guard) => guard,
+            Err(error) => {
+                eprintln!("error: could not set up logging and tracing: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match run_controller(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                error!(%message, "operator stopped");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+async fn run_controller(args: RunArgs) -> Result<(), String> {
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| format!("cannot reach the cluster ({e}); set KUBECONFIG or run inside a pod"))?;
+    let metrics = Arc::new(Metrics::new().map_err(|e| format!("cannot register metrics: {e}"))?);
+    let settings = OperatorSettings { backup_image: args.backup_image };
+    let ctx = Arc::new(Context::new(client, metrics.clone(), settings));
+    let run = RunConfig { namespace: args.namespace, concurrency: args.concurrency };
+    let (store, controller) = controller::controller(ctx, &run);
+    let state = Arc::new(server::State { metrics, store: store.clone(), ready: AtomicBool::new(false) });
+    let (address, serve) = server::bind(args.metrics_address, state.clone())
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}; pick another --metrics-address", args.metrics_address))?;
+    tokio::spawn(serve);
+    tokio::spawn(async move {
+        if store.wait_until_ready().await.is_ok() {
+            state.ready.store(true, Ordering::Relaxed);
+            info!("instance cache synced; ready");
+        }
+    });
+    info!(metrics = %format!("http://{address}/metrics"), "operator started");
+    controller.await;
+    info!("operator stopped on signal");
+    Ok(())
+}
