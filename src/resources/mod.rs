@@ -10,6 +10,9 @@ mod metadata;
 mod service;
 mod statefulset;
 
+#[cfg(test)]
+mod golden;
+
 pub use backup::{backup_cronjob, backup_pvc, backup_cronjob_name, backup_pvc_name};
 pub use config::{config_map, config_map_name};
 pub use credentials::{Credentials, credentials_secret, credentials_secret_name, credentials_ownership, keys as credential_keys};

@@ -12,8 +12,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 STAGES="$here/stages"
-# Start-up order; `down` stops them in reverse.
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+# Components start in the order etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (DIR/pids);
+# `down` stops them in reverse.
 NODES=(kwok-node-0 kwok-node-1 kwok-node-2)
 MARKER=.myi-cluster
 
@@ -235,7 +235,10 @@ on_up_exit() {
   local rc=$?
   [ "$UP_OK" = 1 ] && return 0
   trap - EXIT INT TERM
-  log "up FAILED (exit $rc) in component: ${CURRENT:-?}"
+  case $rc in
+    130 | 143) log "up interrupted (exit $rc) during: ${CURRENT:-?}" ;;
+    *) log "up FAILED (exit $rc) in component: ${CURRENT:-?}" ;;
+  esac
   if [ -n "${CURRENT:-}" ] && [ -f "$DIR/logs/$CURRENT.log" ]; then
     log "---- last 40 lines of $DIR/logs/$CURRENT.log ----"
     tail -n 40 "$DIR/logs/$CURRENT.log" >&2 || true
@@ -329,6 +332,7 @@ EOF
   # kwok's volume stages provision PVs for this (default) StorageClass
   kc apply -f "$STAGES/storage-class.yaml" >/dev/null
 
+  # shellcheck disable=SC2054 # the commas belong to a flag value
   local common=(--kubeconfig="$DIR/kubeconfig" --authentication-kubeconfig="$DIR/kubeconfig"
     --authorization-kubeconfig="$DIR/kubeconfig" --bind-address=127.0.0.1 --leader-elect=false
     --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics --kube-api-qps=200 --kube-api-burst=400)
@@ -394,6 +398,7 @@ do_env() {
   [ -f "$DIR/env" ] || die "no cluster in $DIR (run: $0 up $DIR)"
   load_env
   printf 'export KUBECONFIG=%q\n' "$DIR/kubeconfig"
+  # shellcheck disable=SC2016 # $PATH is meant to be expanded by the caller's eval
   printf 'export PATH=%q:"$PATH"\n' "$BIN"
 }
 
