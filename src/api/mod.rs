@@ -40,6 +40,7 @@ pub struct MySQLInstanceSpec {
     /// Container image for the MySQL server; overrides the image chosen by `version`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("size(self) > 0").message("image must not be empty: remove the field to use the image of spec.version"))]
+    #[schemars(length(max = 512))]
     pub image: Option<String>,
 
     /// Number of MySQL servers. Only a single server is supported in v1alpha1.
@@ -59,6 +60,7 @@ pub struct MySQLInstanceSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[x_kube(validation = Rule::new("self.all(k, k.matches('^[A-Za-z0-9_.-]+$'))").message("config keys must be my.cnf option names made of letters, digits, '_', '-' or '.', such as max_connections"))]
     #[x_kube(validation = Rule::new("self.all(k, !self[k].contains('\\n'))").message("config values must be a single line: remove the newline"))]
+    #[schemars(extend("maxProperties" = 64), transform = limit_config_values)]
     pub config: BTreeMap<String, String>,
 
     /// Secret key holding the root password to use instead of a generated one.
@@ -68,12 +70,14 @@ pub struct MySQLInstanceSpec {
     /// Name of a database created at first start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_]{1,64}$')").message("database must be 1-64 letters, digits or '_', such as app_db"))]
+    #[schemars(length(max = 64))]
     pub database: Option<String>,
 
     /// Name of an application user created at first start, with all privileges on `database`.
     /// Its password is generated into the credentials Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_]{1,32}$') && self != 'root'").message("user must be 1-32 letters, digits or '_' and not root, such as app"))]
+    #[schemars(length(max = 32))]
     pub user: Option<String>,
 
     /// Scheduled backups taken by the operator's `backup` command.
@@ -87,6 +91,11 @@ pub struct MySQLInstanceSpec {
     /// Stops all changes to the children while true; status still reports what is observed.
     #[serde(default)]
     pub paused: bool,
+}
+
+/// Bounds keys and values of `config`, so the apiserver can bound the cost of its CEL rules.
+fn limit_config_values(schema: &mut schemars::Schema) {
+    schema.insert("additionalProperties".to_owned(), serde_json::json!({"type": "string", "maxLength": 1024}));
 }
 
 fn default_replicas() -> i32 {
@@ -124,11 +133,13 @@ impl MySQLVersion {
 #[x_kube(validation = Rule::new("has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)").message("storage.storageClassName is immutable: create a new instance (restoring from a backup) to move to another storage class"))]
 pub struct StorageSpec {
     /// Size of the data volume, as a Kubernetes quantity such as `10Gi`. Can grow, never shrink.
+    #[schemars(length(max = 32))]
     #[x_kube(validation = Rule::new("isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))").message("storage.size must be a positive Kubernetes quantity such as 10Gi or 500Mi"))]
     pub size: String,
 
     /// StorageClass of the data volume; the cluster default when unset. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
     pub storage_class_name: Option<String>,
 }
 
@@ -143,6 +154,7 @@ pub struct BackupSpec {
     /// When to back up, as a 5-field cron expression in UTC (minute hour day-of-month month day-of-week).
     #[serde(default = "default_schedule")]
     #[x_kube(validation = Rule::new("self.matches('^\\\\s*([0-9*/,?A-Za-z-]+\\\\s+){4}[0-9*/,?A-Za-z-]+\\\\s*$') || self.matches('^@(yearly|annually|monthly|weekly|daily|hourly)$')").message("backup.schedule must be a 5-field cron expression such as \"0 3 * * *\" (minute hour day-of-month month day-of-week) or @daily"))]
+    #[schemars(length(max = 64))]
     pub schedule: String,
 
     /// Which backups to keep; older complete backups of this instance are deleted after a successful one.
@@ -173,6 +185,7 @@ pub struct RetentionSpec {
     /// Keep backups younger than this duration, such as `7d`, `36h` or `90m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.matches('^[1-9][0-9]*(m|h|d)$')").message("retention.maxAge must be a number followed by m, h or d, such as 7d"))]
+    #[schemars(length(max = 16))]
     pub max_age: Option<String>,
 }
 
@@ -195,11 +208,13 @@ pub struct BackupDestination {
 #[serde(rename_all = "camelCase")]
 pub struct PvcDestination {
     /// Size of the backup volume, such as `20Gi`.
+    #[schemars(length(max = 32))]
     #[x_kube(validation = Rule::new("isQuantity(self)").message("backup.destination.pvc.size must be a Kubernetes quantity such as 20Gi"))]
     pub size: String,
 
     /// StorageClass of the backup volume; the cluster default when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
     pub storage_class_name: Option<String>,
 }
 
@@ -209,15 +224,18 @@ pub struct PvcDestination {
 pub struct S3Destination {
     /// Bucket name.
     #[x_kube(validation = Rule::new("self.matches('^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$')").message("backup.destination.s3.bucket must be a valid bucket name: 3-63 lowercase letters, digits, '.' or '-'"))]
+    #[schemars(length(max = 63))]
     pub bucket: String,
 
     /// Key prefix inside the bucket; the instance's namespace/name when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
     pub prefix: Option<String>,
 
     /// Endpoint URL of the S3-compatible service; AWS S3 when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.startsWith('https://') || self.startsWith('http://')").message("backup.destination.s3.endpoint must be a URL starting with https:// or http://"))]
+    #[schemars(length(max = 512))]
     pub endpoint: Option<String>,
 
     /// Region of the bucket.

@@ -1,0 +1,124 @@
+//! Children are recreated when deleted, spec edits reach them, and an unchanged instance costs no write.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use kube::api::{Patch, PatchParams};
+use kube::{Api, ResourceExt};
+use mysqlinstance_operator::api::{MySQLInstance, Phase};
+use serde_json::json;
+
+use crate::lifecycle::plain_spec;
+use crate::support::{TestEnv, delete_and_wait, metric_value, wait_for};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+#[tokio::test]
+async fn deleted_children_are_recreated_and_spec_edits_are_applied() {
+    let env = TestEnv::new("children").await;
+    env.create_instance("db", plain_spec()).await;
+    env.wait_phase("db", Phase::Ready, READY_TIMEOUT).await;
+
+    let services = env.api::<Service>();
+    let old_uid = services.get("db").await.expect("service").uid();
+    delete_and_wait(&services, "db", Duration::from_secs(10)).await;
+    wait_for("Service recreated", Duration::from_secs(15), || async {
+        let service = services.get_opt("db").await.ok()??;
+        (service.uid() != old_uid).then_some(())
+    })
+    .await;
+
+    let statefulsets = env.api::<StatefulSet>();
+    let old_uid = statefulsets.get("db").await.expect("sts").uid();
+    let _ = statefulsets.delete("db", &kube::api::DeleteParams::foreground()).await;
+    wait_for("StatefulSet recreated", Duration::from_secs(30), || async {
+        let sts = statefulsets.get_opt("db").await.ok()??;
+        (sts.uid() != old_uid).then_some(())
+    })
+    .await;
+    env.wait_phase("db", Phase::Ready, READY_TIMEOUT).await;
+
+    // A config edit rewrites my.cnf and rolls the pod template; a storage edit grows the data volume.
+    let api = env.api::<MySQLInstance>();
+    let template_hash = |sts: StatefulSet| sts.spec.template.metadata.and_then(|m| m.annotations).unwrap_or_default();
+    let before = template_hash(statefulsets.get("db").await.expect("sts"));
+    let edit = json!({"spec": {"config": {"max_connections": "777"}, "storage": {"size": "3Gi"}}});
+    api.patch("db", &PatchParams::default(), &Patch::Merge(&edit)).await.expect("edited");
+    wait_for("my.cnf carries the new setting", Duration::from_secs(20), || async {
+        let cm = env.api::<ConfigMap>().get("db-config").await.ok()?;
+        cm.data?.get("my.cnf")?.contains("max_connections = 777").then_some(())
+    })
+    .await;
+    let after = template_hash(statefulsets.get("db").await.expect("sts"));
+    assert_ne!(before, after, "the pod template did not change, so the server would not restart with the new config");
+    wait_for("data volume grown to 3Gi", Duration::from_secs(20), || async {
+        let pvc = env.api::<PersistentVolumeClaim>().get("data-db-0").await.ok()?;
+        let requested = pvc.spec?.resources?.requests?.get("storage")?.0.clone();
+        (requested == "3Gi").then_some(())
+    })
+    .await;
+    let ready = env.wait_phase("db", Phase::Ready, READY_TIMEOUT).await;
+    assert_eq!(ready.status.and_then(|s| s.observed_generation), ready.metadata.generation);
+}
+
+/// resourceVersions of the instance and every child.
+async fn versions(env: &TestEnv) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let rv = |kind: &str, name: String, rv: Option<String>| (format!("{kind}/{name}"), rv.unwrap_or_default());
+    let i = env.api::<MySQLInstance>().get("db").await.expect("instance");
+    out.extend([rv("MySQLInstance", i.name_any(), i.resource_version())]);
+    for s in env.api::<Service>().list(&Default::default()).await.expect("services") {
+        out.extend([rv("Service", s.name_any(), s.resource_version())]);
+    }
+    for s in env.api::<StatefulSet>().list(&Default::default()).await.expect("sts") {
+        out.extend([rv("StatefulSet", s.name_any(), s.resource_version())]);
+    }
+    for c in env.api::<ConfigMap>().list(&Default::default()).await.expect("configmaps") {
+        if c.name_any() != "kube-root-ca.crt" {
+            out.extend([rv("ConfigMap", c.name_any(), c.resource_version())]);
+        }
+    }
+    for s in env.api::<Secret>().list(&Default::default()).await.expect("secrets") {
+        out.extend([rv("Secret", s.name_any(), s.resource_version())]);
+    }
+    for p in env.api::<PersistentVolumeClaim>().list(&Default::default()).await.expect("pvcs") {
+        out.extend([rv("PersistentVolumeClaim", p.name_any(), p.resource_version())]);
+    }
+    out
+}
+
+async fn reconcile_count(env: &TestEnv) -> f64 {
+    metric_value(&env.metrics().await, "mysqlinstance_reconcile_duration_seconds_count", &[("result", "success")])
+}
+
+#[tokio::test]
+async fn an_unchanged_instance_costs_zero_writes() {
+    let mut env = TestEnv::new("zerowrites").await;
+    env.create_instance("db", plain_spec()).await;
+    env.wait_phase("db", Phase::Ready, READY_TIMEOUT).await;
+    // Let the last status write and the StatefulSet controller settle.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = versions(&env).await;
+    assert!(before.len() >= 6, "{before:?}");
+
+    // Two restarts: each start reconciles every instance from scratch.
+    for round in 0..2 {
+        env.kill_operator();
+        env.start_operator();
+        wait_for(&format!("a full reconcile after restart {round}"), Duration::from_secs(30), || async {
+            (reconcile_count(&env).await >= 1.0).then_some(())
+        })
+        .await;
+    }
+    // A minute of watches and resyncs.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let reconciles = reconcile_count(&env).await;
+    assert!(reconciles >= 1.0, "the operator did not reconcile at all");
+    let after = versions(&env).await;
+    assert_eq!(before, after, "resourceVersions changed on an unchanged instance");
+    let errors = metric_value(&env.metrics().await, "mysqlinstance_reconcile_errors_total", &[]);
+    assert_eq!(errors, 0.0);
+    let _: Api<MySQLInstance> = env.api();
+}

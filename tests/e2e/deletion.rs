@@ -1,0 +1,79 @@
+//! deletionPolicy Retain keeps the data volume and the credentials, and a recreated instance reuses them;
+//! Delete leaves nothing behind.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use kube::Api;
+use kube::api::ListParams;
+use mysqlinstance_operator::api::{MySQLInstance, Phase};
+use serde_json::json;
+
+use crate::support::{TestEnv, delete_and_wait, wait_for};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+fn spec(policy: &str) -> serde_json::Value {
+    json!({
+        "storage": {"size": "1Gi"},
+        "deletionPolicy": policy,
+        "backup": {"enabled": true, "schedule": "0 3 * * *", "destination": {"pvc": {"size": "1Gi"}}},
+    })
+}
+
+async fn names<K>(api: &Api<K>) -> Vec<String>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let list = api.list(&ListParams::default().labels("mysqlinstance.io/instance=db")).await.expect("list");
+    list.items.iter().filter_map(|o| o.meta().name.clone()).collect()
+}
+
+#[tokio::test]
+async fn retain_keeps_volumes_and_credentials_for_the_next_instance() {
+    let env = TestEnv::new("retain").await;
+    env.create_instance("db", spec("Retain")).await;
+    env.wait_phase("db", Phase::Ready, READY_TIMEOUT).await;
+    let secrets = env.api::<Secret>();
+    let password = secrets.get("db-credentials").await.expect("secret").data.expect("data")["root-password"].clone();
+    let pvcs = env.api::<PersistentVolumeClaim>();
+    let data_uid = pvcs.get("data-db-0").await.expect("data PVC").metadata.uid;
+
+    delete_and_wait(&env.api::<MySQLInstance>(), "db", Duration::from_secs(30)).await;
+    wait_for("StatefulSet garbage-collected", Duration::from_secs(30), || async {
+        env.api::<StatefulSet>().get_opt("db").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    assert!(secrets.get_opt("db-credentials").await.expect("get").is_some(), "Retain deleted the Secret");
+    assert_eq!(pvcs.get("data-db-0").await.expect("data PVC kept").metadata.uid, data_uid);
+    assert!(pvcs.get_opt("db-backups").await.expect("get").is_some(), "Retain deleted the backup volume");
+
+    env.create_instance("db", spec("Retain")).await;
+    env.wait_phase("db", Phase::Ready, READY_TIMEOUT).await;
+    let reused = secrets.get("db-credentials").await.expect("secret").data.expect("data")["root-password"].clone();
+    assert_eq!(password, reused, "the recreated instance got new credentials and would be locked out of its data");
+    assert_eq!(pvcs.get("data-db-0").await.expect("data PVC").metadata.uid, data_uid, "the data volume was replaced");
+}
+
+#[tokio::test]
+async fn delete_leaves_nothing_behind() {
+    let env = TestEnv::new("delete").await;
+    env.create_instance("db", spec("Delete")).await;
+    env.wait_phase("db", Phase::Ready, READY_TIMEOUT).await;
+    assert!(!names(&env.api::<PersistentVolumeClaim>()).await.is_empty() || env.api::<PersistentVolumeClaim>().get_opt("data-db-0").await.expect("get").is_some());
+
+    delete_and_wait(&env.api::<MySQLInstance>(), "db", Duration::from_secs(30)).await;
+    wait_for("every child gone", Duration::from_secs(60), || async {
+        let leftovers = [
+            names(&env.api::<StatefulSet>()).await,
+            names(&env.api::<Service>()).await,
+            names(&env.api::<ConfigMap>()).await,
+            names(&env.api::<Secret>()).await,
+            env.api::<PersistentVolumeClaim>().list(&ListParams::default()).await.ok()?.items.into_iter().filter_map(|p| p.metadata.name).collect(),
+        ]
+        .concat();
+        leftovers.is_empty().then_some(())
+    })
+    .await;
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests on the local control plane (tests/cluster): the real kube-apiserver, controller-manager,
+//! scheduler and kwok fake nodes, with the operator binary running as a process.
+
+mod support;
+
+mod backups;
+mod children;
+mod deletion;
+mod lifecycle;
+mod restart;
+mod validation;
