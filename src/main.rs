@@ -96,18 +96,32 @@ fn run(args: RunArgs) -> ExitCode {
 }
 
 async fn run_controller(args: RunArgs) -> Result<(), String> {
-    let client = kube::Client::try_default()
-        .await
-        .map_err(|e| format!("cannot reach the cluster ({e}); set KUBECONFIG or run inside a pod"))?;
+    let client = kube::Client::try_default().await.map_err(|e| {
+        format!("cannot reach the cluster ({e}); set KUBECONFIG or run inside a pod")
+    })?;
     let metrics = Arc::new(Metrics::new().map_err(|e| format!("cannot register metrics: {e}"))?);
-    let settings = OperatorSettings { backup_image: args.backup_image };
+    let settings = OperatorSettings {
+        backup_image: args.backup_image,
+    };
     let ctx = Arc::new(Context::new(client, metrics.clone(), settings));
-    let run = RunConfig { namespace: args.namespace, concurrency: args.concurrency };
+    let run = RunConfig {
+        namespace: args.namespace,
+        concurrency: args.concurrency,
+    };
     let (store, controller) = controller::controller(ctx, &run);
-    let state = Arc::new(server::State { metrics, store: store.clone(), ready: AtomicBool::new(false) });
+    let state = Arc::new(server::State {
+        metrics,
+        store: store.clone(),
+        ready: AtomicBool::new(false),
+    });
     let (address, serve) = server::bind(args.metrics_address, state.clone())
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}; pick another --metrics-address", args.metrics_address))?;
+        .map_err(|e| {
+            format!(
+                "cannot listen on {}: {e}; pick another --metrics-address",
+                args.metrics_address
+            )
+        })?;
     tokio::spawn(serve);
     tokio::spawn(async move {
         if store.wait_until_ready().await.is_ok() {

@@ -95,7 +95,10 @@ pub struct MySQLInstanceSpec {
 
 /// Bounds keys and values of `config`, so the apiserver can bound the cost of its CEL rules.
 fn limit_config_values(schema: &mut schemars::Schema) {
-    schema.insert("additionalProperties".to_owned(), serde_json::json!({"type": "string", "maxLength": 1024}));
+    schema.insert(
+        "additionalProperties".to_owned(),
+        serde_json::json!({"type": "string", "maxLength": 1024}),
+    );
 }
 
 fn default_replicas() -> i32 {
@@ -104,7 +107,18 @@ fn default_replicas() -> i32 {
 
 /// Supported MySQL versions.
 #[derive(
-    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Display, EnumString, EnumIter,
+    schemars::JsonSchema,
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Display,
+    EnumString,
+    EnumIter,
 )]
 pub enum MySQLVersion {
     #[serde(rename = "8.0")]
@@ -255,7 +269,18 @@ fn default_region() -> String {
 }
 
 /// What deleting the instance does to its data.
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Display)]
+#[derive(
+    schemars::JsonSchema,
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Display,
+)]
 pub enum DeletionPolicy {
     /// Keep the data volumes and the credentials Secret; a new instance of the same name reuses both.
     #[default]
@@ -390,7 +415,10 @@ mod tests {
 
     #[test]
     fn checked_in_crd_matches_the_rust_types() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/mysqlinstances.mysqlinstance.io.yaml");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/crds/mysqlinstances.mysqlinstance.io.yaml"
+        );
         let checked_in = std::fs::read_to_string(path).expect("crds/ file exists");
         let generated = crd_yaml().expect("CRD renders");
         assert!(
@@ -406,9 +434,16 @@ mod tests {
         let fields = spec.as_object().expect("spec has properties");
         for (name, schema) in fields {
             let description = schema["description"].as_str().unwrap_or_default();
-            assert!(description.len() > 10, "spec.{name} has no useful description");
+            assert!(
+                description.len() > 10,
+                "spec.{name} has no useful description"
+            );
         }
-        assert!(fields.len() >= 12, "expected the full spec, found {}", fields.len());
+        assert!(
+            fields.len() >= 12,
+            "expected the full spec, found {}",
+            fields.len()
+        );
     }
 
     #[test]
@@ -419,8 +454,14 @@ mod tests {
         }))
         .expect("spec parses");
         let message = spec.validate().expect("minute 61 is refused");
-        assert!(message.contains("backup.schedule") && message.contains("0 3 * * *"), "{message}");
-        let fine = MySQLInstanceSpec { backup: None, ..spec };
+        assert!(
+            message.contains("backup.schedule") && message.contains("0 3 * * *"),
+            "{message}"
+        );
+        let fine = MySQLInstanceSpec {
+            backup: None,
+            ..spec
+        };
         assert_eq!(fine.validate(), None);
     }
 }

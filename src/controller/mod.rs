@@ -45,20 +45,35 @@ pub struct Context {
 
 impl Context {
     pub fn new(client: Client, metrics: Arc<Metrics>, settings: OperatorSettings) -> Self {
-        let reporter = Reporter { controller: FIELD_MANAGER.to_owned(), instance: std::env::var("POD_NAME").ok() };
-        Self { recorder: Recorder::new(client.clone(), reporter), client, metrics, settings, failures: Mutex::default() }
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.to_owned(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics,
+            settings,
+            failures: Mutex::default(),
+        }
     }
 
     /// Per-object exponential backoff: 1s, 2s, 4s ... capped at 5 minutes; reset by a successful reconcile.
     fn backoff(&self, instance: &MySQLInstance) -> Duration {
-        let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let count = failures.entry(ObjectRef::from(instance)).or_insert(0);
         *count = count.saturating_add(1);
         Duration::from_secs(1u64 << (*count - 1).min(9)).min(RESYNC)
     }
 
     fn forget_failures(&self, instance: &MySQLInstance) {
-        self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&ObjectRef::from(instance));
+        self.failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&ObjectRef::from(instance));
     }
 }
 
@@ -96,14 +111,17 @@ pub fn controller(
     let client = &ctx.client;
     let ns = run.namespace.as_deref();
     let owned = || watcher::Config::default().labels(MANAGED_BY);
-    let controller = Controller::new(api::<MySQLInstance>(client, ns), watcher::Config::default().any_semantic())
-        .with_config(ControllerConfig::default().concurrency(run.concurrency))
-        .owns(api::<StatefulSet>(client, ns), owned())
-        .owns(api::<Service>(client, ns), owned())
-        .owns(api::<ConfigMap>(client, ns), owned())
-        .owns(api::<CronJob>(client, ns), owned())
-        .watches(api::<Secret>(client, ns), owned(), instance_of)
-        .watches(api::<Job>(client, ns), owned(), instance_of);
+    let controller = Controller::new(
+        api::<MySQLInstance>(client, ns),
+        watcher::Config::default().any_semantic(),
+    )
+    .with_config(ControllerConfig::default().concurrency(run.concurrency))
+    .owns(api::<StatefulSet>(client, ns), owned())
+    .owns(api::<Service>(client, ns), owned())
+    .owns(api::<ConfigMap>(client, ns), owned())
+    .owns(api::<CronJob>(client, ns), owned())
+    .watches(api::<Secret>(client, ns), owned(), instance_of)
+    .watches(api::<Job>(client, ns), owned(), instance_of);
     let store = controller.store();
     let ctx_for_errors = ctx.clone();
     let fut = controller
@@ -124,7 +142,11 @@ pub fn controller(
                 }
             }
         });
-    info!(namespace = ns.unwrap_or("<all>"), concurrency = run.concurrency, "controller configured");
+    info!(
+        namespace = ns.unwrap_or("<all>"),
+        concurrency = run.concurrency,
+        "controller configured"
+    );
     (store, fut)
 }
 

@@ -38,11 +38,28 @@ impl World {
         let cronjobs: Api<CronJob> = Api::namespaced(client.clone(), namespace);
         let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
         let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
-        let selector = ListParams::default().labels(&format!("{INSTANCE_LABEL}={name},app.kubernetes.io/component=backup"));
-        let (secret_name, config_map_name) = (resources::credentials_secret_name(instance), resources::config_map_name(instance));
-        let (headless_name, cronjob_name) = (resources::headless_service_name(instance), resources::backup_cronjob_name(instance));
+        let selector = ListParams::default().labels(&format!(
+            "{INSTANCE_LABEL}={name},app.kubernetes.io/component=backup"
+        ));
+        let (secret_name, config_map_name) = (
+            resources::credentials_secret_name(instance),
+            resources::config_map_name(instance),
+        );
+        let (headless_name, cronjob_name) = (
+            resources::headless_service_name(instance),
+            resources::backup_cronjob_name(instance),
+        );
         let backup_pvc_name = resources::backup_pvc_name(instance);
-        let (secret, config_map, service, headless_service, statefulset, cronjob, backup_pvc, job_list) = futures::try_join!(
+        let (
+            secret,
+            config_map,
+            service,
+            headless_service,
+            statefulset,
+            cronjob,
+            backup_pvc,
+            job_list,
+        ) = futures::try_join!(
             secrets.get_opt(&secret_name),
             config_maps.get_opt(&config_map_name),
             services.get_opt(&name),
@@ -54,13 +71,30 @@ impl World {
         )?;
         let mut data_pvcs = Vec::new();
         for ordinal in 0..u32::try_from(instance.spec.replicas.max(0)).unwrap_or_default() {
-            if let Some(pvc) = pvcs.get_opt(&resources::data_claim_name(instance, ordinal)).await? {
+            if let Some(pvc) = pvcs
+                .get_opt(&resources::data_claim_name(instance, ordinal))
+                .await?
+            {
                 data_pvcs.push(pvc);
             }
         }
         let mut backup_jobs = job_list.items;
-        backup_jobs.sort_by(|a, b| b.creation_timestamp().cmp(&a.creation_timestamp()).then_with(|| b.name_any().cmp(&a.name_any())));
-        Ok(Self { secret, config_map, service, headless_service, statefulset, cronjob, backup_pvc, data_pvcs, backup_jobs })
+        backup_jobs.sort_by(|a, b| {
+            b.creation_timestamp()
+                .cmp(&a.creation_timestamp())
+                .then_with(|| b.name_any().cmp(&a.name_any()))
+        });
+        Ok(Self {
+            secret,
+            config_map,
+            service,
+            headless_service,
+            statefulset,
+            cronjob,
+            backup_pvc,
+            data_pvcs,
+            backup_jobs,
+        })
     }
 
     /// The snapshot the phase machine decides on.
@@ -72,7 +106,9 @@ impl World {
             paused: instance.spec.paused,
             credentials_ready: self.secret.as_ref().is_some_and(|s| {
                 let data = s.data.as_ref();
-                credential_keys::REQUIRED.iter().all(|k| data.is_some_and(|d| d.contains_key(*k)))
+                credential_keys::REQUIRED
+                    .iter()
+                    .all(|k| data.is_some_and(|d| d.contains_key(*k)))
             }),
             statefulset_exists: self.statefulset.is_some(),
             desired_replicas: instance.spec.replicas,
@@ -80,18 +116,28 @@ impl World {
             rollout_in_progress: self.statefulset.as_ref().is_some_and(rollout_in_progress),
             backup_running: self.backup_jobs.iter().any(|j| job_outcome(j).is_none()),
             last_backup_succeeded: finished.first().copied(),
-            consecutive_backup_failures: finished.iter().take_while(|ok| !**ok).count().try_into().unwrap_or(i32::MAX),
+            consecutive_backup_failures: finished
+                .iter()
+                .take_while(|ok| !**ok)
+                .count()
+                .try_into()
+                .unwrap_or(i32::MAX),
         }
     }
 
     /// The newest successful backup, if one of the retained Jobs is.
     pub fn last_successful_backup(&self) -> Option<LastBackup> {
-        let job = self.backup_jobs.iter().find(|j| job_outcome(j) == Some(true))?;
+        let job = self
+            .backup_jobs
+            .iter()
+            .find(|j| job_outcome(j) == Some(true))?;
         let status = job.status.as_ref()?;
         let started = status.start_time.clone();
         let completed = status.completion_time.clone();
         let duration = match (&started, &completed) {
-            (Some(s), Some(c)) => Some((c.0.as_millisecond() - s.0.as_millisecond()) as f64 / 1000.0),
+            (Some(s), Some(c)) => {
+                Some((c.0.as_millisecond() - s.0.as_millisecond()) as f64 / 1000.0)
+            }
             _ => None,
         };
         Some(LastBackup {
@@ -107,7 +153,11 @@ impl World {
 /// `Some(true)` for a complete Job, `Some(false)` for a failed one, `None` while it runs.
 fn job_outcome(job: &Job) -> Option<bool> {
     let conditions = job.status.as_ref()?.conditions.as_ref()?;
-    let holds = |type_: &str| conditions.iter().any(|c| c.type_ == type_ && c.status == "True");
+    let holds = |type_: &str| {
+        conditions
+            .iter()
+            .any(|c| c.type_ == type_ && c.status == "True")
+    };
     if holds("Complete") {
         Some(true)
     } else if holds("Failed") {
@@ -120,9 +170,12 @@ fn job_outcome(job: &Job) -> Option<bool> {
 /// A StatefulSet is rolling out while its controller has not seen the newest spec or not every replica runs
 /// the newest revision.
 fn rollout_in_progress(sts: &StatefulSet) -> bool {
-    let Some(status) = sts.status.as_ref() else { return true };
+    let Some(status) = sts.status.as_ref() else {
+        return true;
+    };
     let generation_seen = status.observed_generation >= sts.metadata.generation;
     let desired = sts.spec.replicas.unwrap_or(1);
-    let revisions_match = status.update_revision.is_none() || status.current_revision == status.update_revision;
+    let revisions_match =
+        status.update_revision.is_none() || status.current_revision == status.update_revision;
     !(generation_seen && revisions_match && status.updated_replicas.unwrap_or(0) >= desired)
 }

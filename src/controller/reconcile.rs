@@ -25,7 +25,10 @@ pub async fn reconcile(instance: Arc<MySQLInstance>, ctx: Arc<Context>) -> Resul
     let started = Instant::now();
     let result = reconcile_instance(&instance, &ctx).instrument(span).await;
     let outcome = if result.is_ok() { "success" } else { "error" };
-    ctx.metrics.reconcile_duration.with_label_values(&[outcome]).observe(started.elapsed().as_secs_f64());
+    ctx.metrics
+        .reconcile_duration
+        .with_label_values(&[outcome])
+        .observe(started.elapsed().as_secs_f64());
     match result {
         Ok(()) => {
             ctx.forget_failures(&instance);
@@ -33,32 +36,56 @@ pub async fn reconcile(instance: Arc<MySQLInstance>, ctx: Arc<Context>) -> Resul
         }
         Err(error) => {
             let reason: &'static str = error.category().into();
-            ctx.metrics.reconcile_errors.with_label_values(&[reason]).inc();
-            publish(&ctx, &instance, EventType::Warning, reason, error.to_string(), "Reconcile").await;
+            ctx.metrics
+                .reconcile_errors
+                .with_label_values(&[reason])
+                .inc();
+            publish(
+                &ctx,
+                &instance,
+                EventType::Warning,
+                reason,
+                error.to_string(),
+                "Reconcile",
+            )
+            .await;
             Err(error)
         }
     }
 }
 
 async fn reconcile_instance(instance: &MySQLInstance, ctx: &Context) -> Result<()> {
-    let namespace = instance.namespace().ok_or(Error::MissingObjectField("metadata.namespace"))?;
+    let namespace = instance
+        .namespace()
+        .ok_or(Error::MissingObjectField("metadata.namespace"))?;
     let span = tracing::Span::current();
 
-    let world = info_span!("observe").in_scope(|| World::read(&ctx.client, instance, &namespace)).await?;
+    let world = info_span!("observe")
+        .in_scope(|| World::read(&ctx.client, instance, &namespace))
+        .await?;
     let observed = world.observed(instance);
-    let phase = instance.status.as_ref().and_then(|s| s.phase).unwrap_or(Phase::Pending);
+    let phase = instance
+        .status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .unwrap_or(Phase::Pending);
     let transition = info_span!("decide").in_scope(|| fsm::step(phase, &observed));
     span.record("phase", field::display(transition.to));
 
     let mut writes = 0;
     if !observed.paused && observed.spec_error.is_none() {
-        writes += apply::children(ctx, instance, &namespace, &world).instrument(info_span!("apply")).await?;
+        writes += apply::children(ctx, instance, &namespace, &world)
+            .instrument(info_span!("apply"))
+            .await?;
     }
 
     let now = Time(Timestamp::now());
     let desired = status::desired(instance, &world, &observed, &transition, &now);
     let api: Api<MySQLInstance> = Api::namespaced(ctx.client.clone(), &namespace);
-    if status::write_if_changed(&api, instance, desired).instrument(info_span!("status")).await? {
+    if status::write_if_changed(&api, instance, desired)
+        .instrument(info_span!("status"))
+        .await?
+    {
         writes += 1;
     }
     span.record("writes", writes);
@@ -71,17 +98,49 @@ async fn reconcile_instance(instance: &MySQLInstance, ctx: &Context) -> Result<(
 
 async fn record_transition(ctx: &Context, instance: &MySQLInstance, transition: &Transition) {
     let (from, to): (&'static str, &'static str) = (transition.from.into(), transition.to.into());
-    ctx.metrics.phase_transitions.with_label_values(&[from, to]).inc();
+    ctx.metrics
+        .phase_transitions
+        .with_label_values(&[from, to])
+        .inc();
     info!(from, to, reason = %transition.reason, message = %transition.message, "phase transition");
-    let type_ = if transition.to == Phase::Degraded { EventType::Warning } else { EventType::Normal };
+    let type_ = if transition.to == Phase::Degraded {
+        EventType::Warning
+    } else {
+        EventType::Normal
+    };
     let note = format!("{from} -> {to}: {}", transition.message);
-    publish(ctx, instance, type_, transition.reason.into(), note, "PhaseTransition").await;
+    publish(
+        ctx,
+        instance,
+        type_,
+        transition.reason.into(),
+        note,
+        "PhaseTransition",
+    )
+    .await;
 }
 
 /// Events are best effort: failing to publish one must not fail the reconcile.
-async fn publish(ctx: &Context, instance: &MySQLInstance, type_: EventType, reason: &str, note: String, action: &str) {
-    let event = Event { type_, reason: reason.to_owned(), note: Some(note), action: action.to_owned(), secondary: None };
-    if let Err(error) = ctx.recorder.publish(&event, &instance.object_ref(&())).await {
+async fn publish(
+    ctx: &Context,
+    instance: &MySQLInstance,
+    type_: EventType,
+    reason: &str,
+    note: String,
+    action: &str,
+) {
+    let event = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note),
+        action: action.to_owned(),
+        secondary: None,
+    };
+    if let Err(error) = ctx
+        .recorder
+        .publish(&event, &instance.object_ref(&()))
+        .await
+    {
         warn!(%error, "could not publish an Event");
     }
 }

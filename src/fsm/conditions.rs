@@ -43,7 +43,11 @@ pub struct Desired {
 }
 
 /// The conditions an instance should carry after `transition`.
-pub fn desired(transition: &Transition, observed: &Observed, backups_enabled: bool) -> Vec<Desired> {
+pub fn desired(
+    transition: &Transition,
+    observed: &Observed,
+    backups_enabled: bool,
+) -> Vec<Desired> {
     let reason: &'static str = transition.reason.into();
     let phase_condition = |type_, holds: bool| Desired {
         type_,
@@ -52,28 +56,59 @@ pub fn desired(transition: &Transition, observed: &Observed, backups_enabled: bo
         message: transition.message.clone(),
     };
     let mut conditions = vec![
-        phase_condition(ConditionType::Ready, matches!(transition.to, Phase::Ready | Phase::BackingUp)),
-        phase_condition(ConditionType::Progressing, matches!(transition.to, Phase::Pending | Phase::Provisioning)),
+        phase_condition(
+            ConditionType::Ready,
+            matches!(transition.to, Phase::Ready | Phase::BackingUp),
+        ),
+        phase_condition(
+            ConditionType::Progressing,
+            matches!(transition.to, Phase::Pending | Phase::Provisioning),
+        ),
         phase_condition(ConditionType::Degraded, transition.to == Phase::Degraded),
         Desired {
             type_: ConditionType::BackingUp,
             status: observed.backup_running.into(),
-            reason: if observed.backup_running { "BackupRunning" } else { "NoBackupRunning" }.to_owned(),
-            message: if observed.backup_running { "a backup Job is running" } else { "no backup Job is running" }
-                .to_owned(),
+            reason: if observed.backup_running {
+                "BackupRunning"
+            } else {
+                "NoBackupRunning"
+            }
+            .to_owned(),
+            message: if observed.backup_running {
+                "a backup Job is running"
+            } else {
+                "no backup Job is running"
+            }
+            .to_owned(),
         },
     ];
     if backups_enabled {
         let (status, reason, message) = match observed.last_backup_succeeded {
-            Some(true) => (Status::True, "BackupCompleted", "the newest backup completed".to_owned()),
+            Some(true) => (
+                Status::True,
+                "BackupCompleted",
+                "the newest backup completed".to_owned(),
+            ),
             Some(false) => (
                 Status::False,
                 "BackupFailed",
-                format!("{} backup(s) failed in a row", observed.consecutive_backup_failures),
+                format!(
+                    "{} backup(s) failed in a row",
+                    observed.consecutive_backup_failures
+                ),
             ),
-            None => (Status::Unknown, "NoBackupYet", "no backup has finished yet".to_owned()),
+            None => (
+                Status::Unknown,
+                "NoBackupYet",
+                "no backup has finished yet".to_owned(),
+            ),
         };
-        conditions.push(Desired { type_: ConditionType::BackupSucceeded, status, reason: reason.to_owned(), message });
+        conditions.push(Desired {
+            type_: ConditionType::BackupSucceeded,
+            status,
+            reason: reason.to_owned(),
+            message,
+        });
     }
     if observed.paused {
         conditions.push(Desired {
@@ -88,7 +123,12 @@ pub fn desired(transition: &Transition, observed: &Observed, backups_enabled: bo
 
 /// Turns desired conditions into metav1.Conditions, keeping `lastTransitionTime` from `current` for every
 /// condition whose status did not flip. Conditions not desired any more are dropped.
-pub fn merge(current: &[Condition], desired: Vec<Desired>, generation: Option<i64>, now: &Time) -> Vec<Condition> {
+pub fn merge(
+    current: &[Condition],
+    desired: Vec<Desired>,
+    generation: Option<i64>,
+    now: &Time,
+) -> Vec<Condition> {
     desired
         .into_iter()
         .map(|d| {
@@ -132,12 +172,18 @@ mod tests {
     }
 
     fn find<'a>(conditions: &'a [Condition], type_: &str) -> &'a Condition {
-        conditions.iter().find(|c| c.type_ == type_).expect("condition present")
+        conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .expect("condition present")
     }
 
     #[test]
     fn backing_up_keeps_ready_true() {
-        let observed = Observed { backup_running: true, ..healthy() };
+        let observed = Observed {
+            backup_running: true,
+            ..healthy()
+        };
         let t = step(Phase::Ready, &observed);
         let conditions = merge(&[], desired(&t, &observed, true), Some(1), &at(10));
         assert_eq!(find(&conditions, "Ready").status, "True");
@@ -155,18 +201,28 @@ mod tests {
         assert_eq!(find(&again, "Ready").last_transition_time, at(10));
         assert_eq!(find(&again, "Ready").observed_generation, Some(2));
 
-        let sick = Observed { ready_replicas: 0, ..healthy() };
+        let sick = Observed {
+            ready_replicas: 0,
+            ..healthy()
+        };
         let t = step(Phase::Ready, &sick);
         assert_eq!(t.reason, Reason::ReplicasNotReady);
         let flipped = merge(&again, desired(&t, &sick, false), Some(2), &at(30));
         assert_eq!(find(&flipped, "Ready").last_transition_time, at(30));
         assert_eq!(find(&flipped, "Degraded").status, "True");
-        assert_eq!(find(&flipped, "Progressing").last_transition_time, at(10), "Progressing stayed False");
+        assert_eq!(
+            find(&flipped, "Progressing").last_transition_time,
+            at(10),
+            "Progressing stayed False"
+        );
     }
 
     #[test]
     fn optional_conditions_come_and_go() {
-        let paused = Observed { paused: true, ..healthy() };
+        let paused = Observed {
+            paused: true,
+            ..healthy()
+        };
         let t = step(Phase::Ready, &paused);
         let with = merge(&[], desired(&t, &paused, false), None, &at(1));
         assert_eq!(find(&with, "Paused").status, "True");

@@ -101,9 +101,17 @@ pub fn is_allowed(from: Phase, to: Phase) -> bool {
 /// Decides the next phase. Total: every phase and observation yields a transition, and never panics.
 pub fn step(phase: Phase, observed: &Observed) -> Transition {
     let (to, reason, message) = if let Some(error) = &observed.spec_error {
-        (phase, Reason::InvalidSpec, format!("the spec cannot be applied: {error}"))
+        (
+            phase,
+            Reason::InvalidSpec,
+            format!("the spec cannot be applied: {error}"),
+        )
     } else if observed.paused {
-        (phase, Reason::Paused, "reconciliation is paused: set spec.paused to false to resume".to_owned())
+        (
+            phase,
+            Reason::Paused,
+            "reconciliation is paused: set spec.paused to false to resume".to_owned(),
+        )
     } else {
         match phase {
             Phase::Pending => from_pending(observed),
@@ -113,26 +121,51 @@ pub fn step(phase: Phase, observed: &Observed) -> Transition {
             Phase::Degraded => from_degraded(observed),
         }
     };
-    Transition { from: phase, to, reason, message }
+    Transition {
+        from: phase,
+        to,
+        reason,
+        message,
+    }
 }
 
 type Decision = (Phase, Reason, String);
 
 fn from_pending(observed: &Observed) -> Decision {
     if observed.credentials_ready {
-        (Phase::Provisioning, Reason::CredentialsReady, "credentials are in place; creating the database".to_owned())
+        (
+            Phase::Provisioning,
+            Reason::CredentialsReady,
+            "credentials are in place; creating the database".to_owned(),
+        )
     } else {
-        (Phase::Pending, Reason::CredentialsPending, "preparing the credentials Secret".to_owned())
+        (
+            Phase::Pending,
+            Reason::CredentialsPending,
+            "preparing the credentials Secret".to_owned(),
+        )
     }
 }
 
 fn from_provisioning(observed: &Observed) -> Decision {
     if !observed.statefulset_exists {
-        (Phase::Provisioning, Reason::CreatingStatefulSet, "creating the StatefulSet".to_owned())
+        (
+            Phase::Provisioning,
+            Reason::CreatingStatefulSet,
+            "creating the StatefulSet".to_owned(),
+        )
     } else if observed.rollout_in_progress || !observed.all_replicas_ready() {
-        (Phase::Provisioning, Reason::WaitingForReplicas, replicas_message(observed))
+        (
+            Phase::Provisioning,
+            Reason::WaitingForReplicas,
+            replicas_message(observed),
+        )
     } else {
-        (Phase::Ready, Reason::AllReplicasReady, replicas_message(observed))
+        (
+            Phase::Ready,
+            Reason::AllReplicasReady,
+            replicas_message(observed),
+        )
     }
 }
 
@@ -140,19 +173,38 @@ fn from_provisioning(observed: &Observed) -> Decision {
 /// BackingUp, so a backup never hides an unhealthy database), then backups.
 fn serving(observed: &Observed) -> Decision {
     if observed.rollout_in_progress {
-        (Phase::Provisioning, Reason::RollingUpdate, format!("rolling out a change: {}", replicas_message(observed)))
+        (
+            Phase::Provisioning,
+            Reason::RollingUpdate,
+            format!("rolling out a change: {}", replicas_message(observed)),
+        )
     } else if !observed.all_replicas_ready() {
-        (Phase::Degraded, Reason::ReplicasNotReady, replicas_message(observed))
+        (
+            Phase::Degraded,
+            Reason::ReplicasNotReady,
+            replicas_message(observed),
+        )
     } else if observed.consecutive_backup_failures >= BACKUP_FAILURES_DEGRADED {
         (
             Phase::Degraded,
             Reason::BackupsFailing,
-            format!("the last {} backups failed", observed.consecutive_backup_failures),
+            format!(
+                "the last {} backups failed",
+                observed.consecutive_backup_failures
+            ),
         )
     } else if observed.backup_running {
-        (Phase::BackingUp, Reason::BackupRunning, "a backup is running; the database keeps serving".to_owned())
+        (
+            Phase::BackingUp,
+            Reason::BackupRunning,
+            "a backup is running; the database keeps serving".to_owned(),
+        )
     } else {
-        (Phase::Ready, Reason::AllReplicasReady, replicas_message(observed))
+        (
+            Phase::Ready,
+            Reason::AllReplicasReady,
+            replicas_message(observed),
+        )
     }
 }
 
@@ -163,8 +215,16 @@ fn from_ready(observed: &Observed) -> Decision {
 fn from_backing_up(observed: &Observed) -> Decision {
     let (to, reason, message) = serving(observed);
     match (to, observed.last_backup_succeeded) {
-        (Phase::Ready, Some(true)) => (to, Reason::BackupCompleted, "the backup completed".to_owned()),
-        (Phase::Ready, Some(false)) => (to, Reason::BackupFailed, "the backup failed; the database is serving".to_owned()),
+        (Phase::Ready, Some(true)) => (
+            to,
+            Reason::BackupCompleted,
+            "the backup completed".to_owned(),
+        ),
+        (Phase::Ready, Some(false)) => (
+            to,
+            Reason::BackupFailed,
+            "the backup failed; the database is serving".to_owned(),
+        ),
         _ => (to, reason, message),
     }
 }
@@ -178,7 +238,10 @@ fn from_degraded(observed: &Observed) -> Decision {
 }
 
 fn replicas_message(observed: &Observed) -> String {
-    format!("{}/{} replicas ready", observed.ready_replicas, observed.desired_replicas)
+    format!(
+        "{}/{} replicas ready",
+        observed.ready_replicas, observed.desired_replicas
+    )
 }
 
 #[cfg(test)]
@@ -200,39 +263,81 @@ mod tests {
     #[test]
     fn pending_waits_for_credentials_then_provisions() {
         let waiting = step(Phase::Pending, &Observed::default());
-        assert_eq!((waiting.to, waiting.reason), (Phase::Pending, Reason::CredentialsPending));
+        assert_eq!(
+            (waiting.to, waiting.reason),
+            (Phase::Pending, Reason::CredentialsPending)
+        );
         let ready = step(Phase::Pending, &healthy());
-        assert_eq!((ready.to, ready.reason), (Phase::Provisioning, Reason::CredentialsReady));
+        assert_eq!(
+            (ready.to, ready.reason),
+            (Phase::Provisioning, Reason::CredentialsReady)
+        );
     }
 
     #[test]
     fn provisioning_becomes_ready_only_when_replicas_are_ready_and_rolled_out() {
-        let not_ready = Observed { ready_replicas: 0, ..healthy() };
-        assert_eq!(step(Phase::Provisioning, &not_ready).to, Phase::Provisioning);
-        let rolling = Observed { rollout_in_progress: true, ..healthy() };
+        let not_ready = Observed {
+            ready_replicas: 0,
+            ..healthy()
+        };
+        assert_eq!(
+            step(Phase::Provisioning, &not_ready).to,
+            Phase::Provisioning
+        );
+        let rolling = Observed {
+            rollout_in_progress: true,
+            ..healthy()
+        };
         assert_eq!(step(Phase::Provisioning, &rolling).to, Phase::Provisioning);
-        let missing = Observed { statefulset_exists: false, ..healthy() };
-        assert_eq!(step(Phase::Provisioning, &missing).reason, Reason::CreatingStatefulSet);
+        let missing = Observed {
+            statefulset_exists: false,
+            ..healthy()
+        };
+        assert_eq!(
+            step(Phase::Provisioning, &missing).reason,
+            Reason::CreatingStatefulSet
+        );
         assert_eq!(step(Phase::Provisioning, &healthy()).to, Phase::Ready);
     }
 
     #[test]
     fn degraded_wins_over_backing_up() {
-        let unhealthy_during_backup = Observed { ready_replicas: 0, backup_running: true, ..healthy() };
+        let unhealthy_during_backup = Observed {
+            ready_replicas: 0,
+            backup_running: true,
+            ..healthy()
+        };
         for phase in [Phase::Ready, Phase::BackingUp, Phase::Degraded] {
             let t = step(phase, &unhealthy_during_backup);
-            assert_eq!((t.to, t.reason), (Phase::Degraded, Reason::ReplicasNotReady), "from {phase}");
+            assert_eq!(
+                (t.to, t.reason),
+                (Phase::Degraded, Reason::ReplicasNotReady),
+                "from {phase}"
+            );
         }
     }
 
     #[test]
     fn backup_lifecycle() {
-        let running = Observed { backup_running: true, ..healthy() };
+        let running = Observed {
+            backup_running: true,
+            ..healthy()
+        };
         assert_eq!(step(Phase::Ready, &running).to, Phase::BackingUp);
         assert_eq!(step(Phase::BackingUp, &running).to, Phase::BackingUp);
-        let done = Observed { last_backup_succeeded: Some(true), ..healthy() };
-        assert_eq!(step(Phase::BackingUp, &done).reason, Reason::BackupCompleted);
-        let failed = Observed { last_backup_succeeded: Some(false), consecutive_backup_failures: 1, ..healthy() };
+        let done = Observed {
+            last_backup_succeeded: Some(true),
+            ..healthy()
+        };
+        assert_eq!(
+            step(Phase::BackingUp, &done).reason,
+            Reason::BackupCompleted
+        );
+        let failed = Observed {
+            last_backup_succeeded: Some(false),
+            consecutive_backup_failures: 1,
+            ..healthy()
+        };
         let t = step(Phase::BackingUp, &failed);
         assert_eq!((t.to, t.reason), (Phase::Ready, Reason::BackupFailed));
     }
@@ -245,24 +350,42 @@ mod tests {
             ..healthy()
         };
         assert_eq!(step(Phase::Ready, &failing).reason, Reason::BackupsFailing);
-        let recovered = Observed { last_backup_succeeded: Some(true), ..healthy() };
+        let recovered = Observed {
+            last_backup_succeeded: Some(true),
+            ..healthy()
+        };
         let t = step(Phase::Degraded, &recovered);
         assert_eq!((t.to, t.reason), (Phase::Ready, Reason::Recovered));
     }
 
     #[test]
     fn a_spec_change_rolls_through_provisioning() {
-        let rolling = Observed { rollout_in_progress: true, ready_replicas: 0, ..healthy() };
+        let rolling = Observed {
+            rollout_in_progress: true,
+            ready_replicas: 0,
+            ..healthy()
+        };
         for phase in [Phase::Ready, Phase::BackingUp, Phase::Degraded] {
             let t = step(phase, &rolling);
-            assert_eq!((t.to, t.reason), (Phase::Provisioning, Reason::RollingUpdate), "from {phase}");
+            assert_eq!(
+                (t.to, t.reason),
+                (Phase::Provisioning, Reason::RollingUpdate),
+                "from {phase}"
+            );
         }
     }
 
     #[test]
     fn paused_and_invalid_spec_hold_the_phase() {
-        let paused = Observed { paused: true, ready_replicas: 0, ..healthy() };
-        let invalid = Observed { spec_error: Some("bad cron".into()), ..healthy() };
+        let paused = Observed {
+            paused: true,
+            ready_replicas: 0,
+            ..healthy()
+        };
+        let invalid = Observed {
+            spec_error: Some("bad cron".into()),
+            ..healthy()
+        };
         for phase in Phase::iter() {
             let t = step(phase, &paused);
             assert_eq!((t.to, t.reason), (phase, Reason::Paused));
@@ -326,9 +449,18 @@ mod tests {
         let samples = [
             healthy(),
             Observed::default(),
-            Observed { ready_replicas: 0, ..healthy() },
-            Observed { backup_running: true, ..healthy() },
-            Observed { rollout_in_progress: true, ..healthy() },
+            Observed {
+                ready_replicas: 0,
+                ..healthy()
+            },
+            Observed {
+                backup_running: true,
+                ..healthy()
+            },
+            Observed {
+                rollout_in_progress: true,
+                ..healthy()
+            },
         ];
         for &(from, to) in EDGES {
             assert!(

@@ -15,7 +15,10 @@ use kube::ResourceExt;
 
 use super::OperatorSettings;
 use super::metadata::{Component, child_metadata, labels};
-use super::statefulset::{client_cnf_path, credentials_volume, empty_dir, mount, restricted_container_security, restricted_pod_security};
+use super::statefulset::{
+    client_cnf_path, credentials_volume, empty_dir, mount, restricted_container_security,
+    restricted_pod_security,
+};
 use crate::api::{BackupSpec, DeletionPolicy, MySQLInstance};
 
 /// Where the backup volume is mounted in the backup pod.
@@ -43,12 +46,20 @@ pub fn backup_pvc(instance: &MySQLInstance) -> Option<PersistentVolumeClaim> {
     let pvc = enabled_backup(instance)?.destination.pvc.as_ref()?;
     let owned = instance.spec.deletion_policy == DeletionPolicy::Delete;
     Some(PersistentVolumeClaim {
-        metadata: child_metadata(instance, backup_pvc_name(instance), Component::Backup, owned),
+        metadata: child_metadata(
+            instance,
+            backup_pvc_name(instance),
+            Component::Backup,
+            owned,
+        ),
         spec: Some(PersistentVolumeClaimSpec {
             access_modes: Some(vec!["ReadWriteOnce".to_owned()]),
             storage_class_name: pvc.storage_class_name.clone(),
             resources: Some(VolumeResourceRequirements {
-                requests: Some(BTreeMap::from([("storage".to_owned(), Quantity(pvc.size.clone()))])),
+                requests: Some(BTreeMap::from([(
+                    "storage".to_owned(),
+                    Quantity(pvc.size.clone()),
+                )])),
                 ..VolumeResourceRequirements::default()
             }),
             ..PersistentVolumeClaimSpec::default()
@@ -61,7 +72,11 @@ fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
     EnvVar {
         name: name.to_owned(),
         value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector { name: secret.to_owned(), key: key.to_owned(), optional: None }),
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.to_owned(),
+                key: key.to_owned(),
+                optional: None,
+            }),
             ..EnvVarSource::default()
         }),
         ..EnvVar::default()
@@ -89,10 +104,25 @@ pub fn backup_cronjob(instance: &MySQLInstance, settings: &OperatorSettings) -> 
         mounts.push(mount("backups", BACKUP_DIR, false));
         format!("file://{BACKUP_DIR}")
     } else if let Some(s3) = &backup.destination.s3 {
-        environment.push(secret_env("AWS_ACCESS_KEY_ID", &s3.credentials_secret, "AWS_ACCESS_KEY_ID"));
-        environment.push(secret_env("AWS_SECRET_ACCESS_KEY", &s3.credentials_secret, "AWS_SECRET_ACCESS_KEY"));
-        environment.push(EnvVar { name: "AWS_REGION".to_owned(), value: Some(s3.region.clone()), ..EnvVar::default() });
-        let prefix = s3.prefix.clone().unwrap_or_else(|| format!("{namespace}/{name}"));
+        environment.push(secret_env(
+            "AWS_ACCESS_KEY_ID",
+            &s3.credentials_secret,
+            "AWS_ACCESS_KEY_ID",
+        ));
+        environment.push(secret_env(
+            "AWS_SECRET_ACCESS_KEY",
+            &s3.credentials_secret,
+            "AWS_SECRET_ACCESS_KEY",
+        ));
+        environment.push(EnvVar {
+            name: "AWS_REGION".to_owned(),
+            value: Some(s3.region.clone()),
+            ..EnvVar::default()
+        });
+        let prefix = s3
+            .prefix
+            .clone()
+            .unwrap_or_else(|| format!("{namespace}/{name}"));
         format!("s3://{}/{}", s3.bucket, prefix.trim_matches('/'))
     } else {
         return None;
@@ -133,7 +163,12 @@ pub fn backup_cronjob(instance: &MySQLInstance, settings: &OperatorSettings) -> 
     };
     let pod_labels = labels(instance, Component::Backup);
     Some(CronJob {
-        metadata: child_metadata(instance, backup_cronjob_name(instance), Component::Backup, true),
+        metadata: child_metadata(
+            instance,
+            backup_cronjob_name(instance),
+            Component::Backup,
+            true,
+        ),
         spec: CronJobSpec {
             schedule: backup.schedule.clone(),
             time_zone: Some("Etc/UTC".to_owned()),
@@ -143,12 +178,18 @@ pub fn backup_cronjob(instance: &MySQLInstance, settings: &OperatorSettings) -> 
             successful_jobs_history_limit: Some(3),
             failed_jobs_history_limit: Some(FAILED_JOBS_KEPT),
             job_template: JobTemplateSpec {
-                metadata: Some(ObjectMeta { labels: Some(pod_labels.clone()), ..ObjectMeta::default() }),
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels.clone()),
+                    ..ObjectMeta::default()
+                }),
                 spec: Some(JobSpec {
                     backoff_limit: Some(0),
                     active_deadline_seconds: Some(6 * 3600),
                     template: PodTemplateSpec {
-                        metadata: Some(ObjectMeta { labels: Some(pod_labels), ..ObjectMeta::default() }),
+                        metadata: Some(ObjectMeta {
+                            labels: Some(pod_labels),
+                            ..ObjectMeta::default()
+                        }),
                         spec: Some(PodSpec {
                             restart_policy: Some("Never".to_owned()),
                             automount_service_account_token: Some(false),
@@ -162,7 +203,6 @@ pub fn backup_cronjob(instance: &MySQLInstance, settings: &OperatorSettings) -> 
                     ..JobSpec::default()
                 }),
             },
-            ..CronJobSpec::default()
         },
         ..CronJob::default()
     })

@@ -96,23 +96,44 @@ pub fn credentials_ownership(instance: &MySQLInstance) -> Vec<OwnerReference> {
 /// The credentials Secret. Created only when absent; never applied over an existing one.
 pub fn credentials_secret(instance: &MySQLInstance, credentials: &Credentials) -> Secret {
     let user = instance.spec.user.clone().unwrap_or_default();
-    let client_cnf = format!("[client]\nuser = root\npassword = \"{}\"\n", credentials.root_password);
+    let client_cnf = format!(
+        "[client]\nuser = root\npassword = \"{}\"\n",
+        credentials.root_password
+    );
     let entries = [
         (keys::ROOT_PASSWORD, credentials.root_password.clone()),
         (keys::USERNAME, user),
         (keys::PASSWORD, credentials.user_password.clone()),
-        (keys::DATABASE, instance.spec.database.clone().unwrap_or_default()),
-        (keys::HOST, super::endpoint(instance).trim_end_matches(&format!(":{MYSQL_PORT}")).to_owned()),
+        (
+            keys::DATABASE,
+            instance.spec.database.clone().unwrap_or_default(),
+        ),
+        (
+            keys::HOST,
+            super::endpoint(instance)
+                .trim_end_matches(&format!(":{MYSQL_PORT}"))
+                .to_owned(),
+        ),
         (keys::PORT, MYSQL_PORT.to_string()),
         (keys::CLIENT_CNF, client_cnf),
     ];
-    let mut metadata = child_metadata(instance, credentials_secret_name(instance), Component::Database, false);
+    let mut metadata = child_metadata(
+        instance,
+        credentials_secret_name(instance),
+        Component::Database,
+        false,
+    );
     let ownership = credentials_ownership(instance);
     metadata.owner_references = (!ownership.is_empty()).then_some(ownership);
     Secret {
         metadata,
         type_: Some("Opaque".to_owned()),
-        data: Some(entries.into_iter().map(|(k, v)| (k.to_owned(), ByteString(v.into_bytes()))).collect::<BTreeMap<_, _>>()),
+        data: Some(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), ByteString(v.into_bytes())))
+                .collect::<BTreeMap<_, _>>(),
+        ),
         ..Secret::default()
     }
 }
@@ -124,14 +145,20 @@ mod tests {
 
     #[test]
     fn passwords_are_long_random_and_alphanumeric() {
-        let passwords: HashSet<String> = (0..200).map(|_| random_password().expect("csprng")).collect();
+        let passwords: HashSet<String> = (0..200)
+            .map(|_| random_password().expect("csprng"))
+            .collect();
         assert_eq!(passwords.len(), 200, "200 draws gave a repeat");
         for p in &passwords {
             assert_eq!(p.len(), PASSWORD_LENGTH);
             assert!(p.bytes().all(|b| ALPHABET.contains(&b)));
         }
         let distinct: HashSet<char> = passwords.iter().flat_map(|p| p.chars()).collect();
-        assert!(distinct.len() > 55, "only {} distinct characters in 6400 draws", distinct.len());
+        assert!(
+            distinct.len() > 55,
+            "only {} distinct characters in 6400 draws",
+            distinct.len()
+        );
     }
 
     #[test]

@@ -8,7 +8,10 @@ use super::*;
 use crate::api::{MySQLInstance, MySQLInstanceSpec};
 
 fn instance(spec: serde_json::Value) -> MySQLInstance {
-    let mut instance = MySQLInstance::new("shop", serde_json::from_value::<MySQLInstanceSpec>(spec).expect("valid spec"));
+    let mut instance = MySQLInstance::new(
+        "shop",
+        serde_json::from_value::<MySQLInstanceSpec>(spec).expect("valid spec"),
+    );
     instance.metadata = ObjectMeta {
         name: Some("shop".into()),
         namespace: Some("team-a".into()),
@@ -37,7 +40,9 @@ fn with_backups(destination: serde_json::Value, policy: &str) -> MySQLInstance {
 }
 
 fn settings() -> OperatorSettings {
-    OperatorSettings { backup_image: "example.invalid/mysqlinstance-operator:test".into() }
+    OperatorSettings {
+        backup_image: "example.invalid/mysqlinstance-operator:test".into(),
+    }
 }
 
 fn check<T: Serialize>(name: &str, object: &T) {
@@ -48,7 +53,10 @@ fn check<T: Serialize>(name: &str, object: &T) {
         return;
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(expected == rendered, "{name} differs from {path}; if intended run UPDATE_GOLDEN=1 cargo test golden\n--- got:\n{rendered}");
+    assert!(
+        expected == rendered,
+        "{name} differs from {path}; if intended run UPDATE_GOLDEN=1 cargo test golden\n--- got:\n{rendered}"
+    );
 }
 
 #[test]
@@ -57,7 +65,10 @@ fn golden_children_of_a_plain_instance() {
     check("plain-configmap", &config_map(&i));
     check("plain-service", &service(&i));
     check("plain-headless-service", &headless_service(&i));
-    check("plain-statefulset", &statefulset(&i, "10Gi").expect("builds"));
+    check(
+        "plain-statefulset",
+        &statefulset(&i, "10Gi").expect("builds"),
+    );
     assert!(backup_cronjob(&i, &settings()).is_none());
     assert!(backup_pvc(&i).is_none());
 }
@@ -65,19 +76,31 @@ fn golden_children_of_a_plain_instance() {
 #[test]
 fn golden_children_with_backups() {
     let pvc = with_backups(serde_json::json!({"pvc": {"size": "20Gi"}}), "Delete");
-    check("pvc-backup-cronjob", &backup_cronjob(&pvc, &settings()).expect("enabled"));
-    check("pvc-backup-pvc", &backup_pvc(&pvc).expect("pvc destination"));
+    check(
+        "pvc-backup-cronjob",
+        &backup_cronjob(&pvc, &settings()).expect("enabled"),
+    );
+    check(
+        "pvc-backup-pvc",
+        &backup_pvc(&pvc).expect("pvc destination"),
+    );
     let s3 = with_backups(
         serde_json::json!({"s3": {"bucket": "backups", "endpoint": "http://127.0.0.1:9000", "forcePathStyle": true, "credentialsSecret": "s3-creds"}}),
         "Retain",
     );
-    check("s3-backup-cronjob", &backup_cronjob(&s3, &settings()).expect("enabled"));
+    check(
+        "s3-backup-cronjob",
+        &backup_cronjob(&s3, &settings()).expect("enabled"),
+    );
     assert!(backup_pvc(&s3).is_none());
 }
 
 #[test]
 fn golden_credentials_with_fixed_passwords() {
-    let credentials = Credentials { root_password: "root-pw".into(), user_password: "user-pw".into() };
+    let credentials = Credentials {
+        root_password: "root-pw".into(),
+        user_password: "user-pw".into(),
+    };
     check("plain-secret", &credentials_secret(&plain(), &credentials));
 }
 
@@ -85,17 +108,49 @@ fn golden_credentials_with_fixed_passwords() {
 fn ownership_follows_the_deletion_policy() {
     let retain = with_backups(serde_json::json!({"pvc": {"size": "1Gi"}}), "Retain");
     let delete = with_backups(serde_json::json!({"pvc": {"size": "1Gi"}}), "Delete");
-    let creds = Credentials { root_password: "r".into(), user_password: "u".into() };
-    assert!(credentials_secret(&retain, &creds).metadata.owner_references.is_none(), "Retain keeps the Secret alive");
-    assert!(backup_pvc(&retain).expect("pvc").metadata.owner_references.is_none());
-    assert_eq!(credentials_secret(&delete, &creds).metadata.owner_references.map(|o| o.len()), Some(1));
+    let creds = Credentials {
+        root_password: "r".into(),
+        user_password: "u".into(),
+    };
+    assert!(
+        credentials_secret(&retain, &creds)
+            .metadata
+            .owner_references
+            .is_none(),
+        "Retain keeps the Secret alive"
+    );
+    assert!(
+        backup_pvc(&retain)
+            .expect("pvc")
+            .metadata
+            .owner_references
+            .is_none()
+    );
+    assert_eq!(
+        credentials_secret(&delete, &creds)
+            .metadata
+            .owner_references
+            .map(|o| o.len()),
+        Some(1)
+    );
     let retention = |i: &MySQLInstance| {
-        statefulset(i, "1Gi").expect("builds").spec.persistent_volume_claim_retention_policy.and_then(|p| p.when_deleted)
+        statefulset(i, "1Gi")
+            .expect("builds")
+            .spec
+            .persistent_volume_claim_retention_policy
+            .and_then(|p| p.when_deleted)
     };
     assert_eq!(retention(&retain).as_deref(), Some("Retain"));
     assert_eq!(retention(&delete).as_deref(), Some("Delete"));
-    for owned in [config_map(&retain).metadata, service(&retain).metadata, statefulset(&retain, "1Gi").expect("builds").metadata] {
-        assert_eq!(owned.owner_references.expect("owned")[0].controller, Some(true));
+    for owned in [
+        config_map(&retain).metadata,
+        service(&retain).metadata,
+        statefulset(&retain, "1Gi").expect("builds").metadata,
+    ] {
+        assert_eq!(
+            owned.owner_references.expect("owned")[0].controller,
+            Some(true)
+        );
     }
 }
 
@@ -121,13 +176,20 @@ fn argv_strings(value: &serde_json::Value, out: &mut Vec<String>) {
 fn no_password_reaches_a_command_line() {
     let i = with_backups(serde_json::json!({"pvc": {"size": "1Gi"}}), "Retain");
     let sts = serde_json::to_value(statefulset(&i, "1Gi").expect("builds")).expect("json");
-    let cron = serde_json::to_value(backup_cronjob(&i, &settings()).expect("enabled")).expect("json");
+    let cron =
+        serde_json::to_value(backup_cronjob(&i, &settings()).expect("enabled")).expect("json");
     for rendered in [sts, cron] {
         let mut argv = Vec::new();
         argv_strings(&rendered, &mut argv);
-        assert!(argv.iter().any(|a| a.starts_with("--defaults-")), "credentials come from an option file: {argv:?}");
+        assert!(
+            argv.iter().any(|a| a.starts_with("--defaults-")),
+            "credentials come from an option file: {argv:?}"
+        );
         for arg in &argv {
-            assert!(!arg.starts_with("-p") && !arg.starts_with("--password"), "a password flag on argv: {arg}");
+            assert!(
+                !arg.starts_with("-p") && !arg.starts_with("--password"),
+                "a password flag on argv: {arg}"
+            );
         }
     }
 }
@@ -137,9 +199,23 @@ fn config_changes_roll_the_pods_and_spec_hash_tracks_content() {
     let a = plain();
     let mut b = plain();
     b.spec.config.insert("max_connections".into(), "900".into());
-    let template_annotations = |i: &MySQLInstance| statefulset(i, "10Gi").expect("builds").spec.template.metadata.and_then(|m| m.annotations);
+    let template_annotations = |i: &MySQLInstance| {
+        statefulset(i, "10Gi")
+            .expect("builds")
+            .spec
+            .template
+            .metadata
+            .and_then(|m| m.annotations)
+    };
     assert_ne!(template_annotations(&a), template_annotations(&b));
-    let hash = |i: &MySQLInstance| with_spec_hash(config_map(i)).expect("hash").metadata.annotations.expect("stamped")[SPEC_HASH_ANNOTATION].clone();
+    let hash = |i: &MySQLInstance| {
+        with_spec_hash(config_map(i))
+            .expect("hash")
+            .metadata
+            .annotations
+            .expect("stamped")[SPEC_HASH_ANNOTATION]
+            .clone()
+    };
     assert_eq!(hash(&a), hash(&plain()), "same spec, same hash");
     assert_ne!(hash(&a), hash(&b));
 }

@@ -7,9 +7,10 @@ use k8s_openapi::api::apps::v1::{
     StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, ExecAction,
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount, VolumeResourceRequirements,
+    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
+    ExecAction, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, SeccompProfile, SecretVolumeSource, SecurityContext, Volume,
+    VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -38,7 +39,10 @@ pub fn data_claim_name(instance: &MySQLInstance, ordinal: u32) -> String {
 /// volume is only ever grown, never rewritten over a notation difference such as `1Gi` against `1024Mi`.
 pub fn is_larger(want: &str, current: &str) -> bool {
     use kube_quantity::ParsedQuantity;
-    match (ParsedQuantity::try_from(want), ParsedQuantity::try_from(current)) {
+    match (
+        ParsedQuantity::try_from(want),
+        ParsedQuantity::try_from(current),
+    ) {
         (Ok(want), Ok(current)) => want > current,
         _ => false,
     }
@@ -48,12 +52,18 @@ pub fn is_larger(want: &str, current: &str) -> bool {
 pub(super) fn restricted_container_security() -> SecurityContext {
     SecurityContext {
         allow_privilege_escalation: Some(false),
-        capabilities: Some(Capabilities { drop: Some(vec!["ALL".to_owned()]), ..Capabilities::default() }),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_owned()]),
+            ..Capabilities::default()
+        }),
         read_only_root_filesystem: Some(true),
         run_as_non_root: Some(true),
         run_as_user: Some(MYSQL_UID),
         run_as_group: Some(MYSQL_UID),
-        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".to_owned(), ..SeccompProfile::default() }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            ..SeccompProfile::default()
+        }),
         ..SecurityContext::default()
     }
 }
@@ -65,7 +75,10 @@ pub(super) fn restricted_pod_security() -> PodSecurityContext {
         run_as_user: Some(MYSQL_UID),
         run_as_group: Some(MYSQL_UID),
         fs_group: Some(MYSQL_UID),
-        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".to_owned(), ..SeccompProfile::default() }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            ..SeccompProfile::default()
+        }),
         ..PodSecurityContext::default()
     }
 }
@@ -101,12 +114,18 @@ pub(super) fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
 }
 
 pub(super) fn empty_dir(name: &str) -> Volume {
-    Volume { name: name.to_owned(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Volume::default() }
+    Volume {
+        name: name.to_owned(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    }
 }
 
 fn exec_probe(command: &[&str], initial_delay: i32, period: i32, failures: i32) -> Probe {
     Probe {
-        exec: Some(ExecAction { command: Some(command.iter().map(|s| (*s).to_owned()).collect()) }),
+        exec: Some(ExecAction {
+            command: Some(command.iter().map(|s| (*s).to_owned()).collect()),
+        }),
         initial_delay_seconds: Some(initial_delay),
         period_seconds: Some(period),
         timeout_seconds: Some(5),
@@ -116,27 +135,44 @@ fn exec_probe(command: &[&str], initial_delay: i32, period: i32, failures: i32) 
 }
 
 fn env(name: &str, value: impl Into<String>) -> EnvVar {
-    EnvVar { name: name.to_owned(), value: Some(value.into()), ..EnvVar::default() }
+    EnvVar {
+        name: name.to_owned(),
+        value: Some(value.into()),
+        ..EnvVar::default()
+    }
 }
 
 /// The StatefulSet. `claim_size` is the size of the data claim template: the spec's size for a new
 /// StatefulSet, the existing template's size otherwise (templates are immutable; volumes grow by resizing
 /// their PVCs).
-pub fn statefulset(instance: &MySQLInstance, claim_size: &str) -> Result<StatefulSet, serde_json::Error> {
+pub fn statefulset(
+    instance: &MySQLInstance,
+    claim_size: &str,
+) -> Result<StatefulSet, serde_json::Error> {
     let spec = &instance.spec;
     let client_cnf = client_cnf_path();
     let (credentials, credentials_mount) = credentials_volume(instance);
-    let mut environment = vec![env("MYSQL_ROOT_PASSWORD_FILE", format!("{CREDENTIALS_DIR}/{}", keys::ROOT_PASSWORD))];
+    let mut environment = vec![env(
+        "MYSQL_ROOT_PASSWORD_FILE",
+        format!("{CREDENTIALS_DIR}/{}", keys::ROOT_PASSWORD),
+    )];
     if let Some(database) = &spec.database {
         environment.push(env("MYSQL_DATABASE", database));
     }
     if let Some(user) = &spec.user {
         environment.push(env("MYSQL_USER", user));
-        environment.push(env("MYSQL_PASSWORD_FILE", format!("{CREDENTIALS_DIR}/{}", keys::PASSWORD)));
+        environment.push(env(
+            "MYSQL_PASSWORD_FILE",
+            format!("{CREDENTIALS_DIR}/{}", keys::PASSWORD),
+        ));
     }
     let server = Container {
         name: "mysql".to_owned(),
-        image: Some(spec.image.clone().unwrap_or_else(|| spec.version.image().to_owned())),
+        image: Some(
+            spec.image
+                .clone()
+                .unwrap_or_else(|| spec.version.image().to_owned()),
+        ),
         ports: Some(vec![ContainerPort {
             name: Some("mysql".to_owned()),
             container_port: super::service::MYSQL_PORT,
@@ -146,13 +182,24 @@ pub fn statefulset(instance: &MySQLInstance, claim_size: &str) -> Result<Statefu
         env: Some(environment),
         resources: spec.resources.clone(),
         readiness_probe: Some(exec_probe(
-            &["mysql", &format!("--defaults-extra-file={client_cnf}"), "--protocol=socket", "-e", "SELECT 1"],
+            &[
+                "mysql",
+                &format!("--defaults-extra-file={client_cnf}"),
+                "--protocol=socket",
+                "-e",
+                "SELECT 1",
+            ],
             5,
             5,
             3,
         )),
         liveness_probe: Some(exec_probe(
-            &["mysqladmin", &format!("--defaults-extra-file={client_cnf}"), "--protocol=socket", "ping"],
+            &[
+                "mysqladmin",
+                &format!("--defaults-extra-file={client_cnf}"),
+                "--protocol=socket",
+                "ping",
+            ],
             30,
             10,
             6,
@@ -167,7 +214,10 @@ pub fn statefulset(instance: &MySQLInstance, claim_size: &str) -> Result<Statefu
         ]),
         ..Container::default()
     };
-    let template_annotations = BTreeMap::from([(CONFIG_HASH_ANNOTATION.to_owned(), spec_hash_of(&my_cnf(instance))?)]);
+    let template_annotations = BTreeMap::from([(
+        CONFIG_HASH_ANNOTATION.to_owned(),
+        spec_hash_of(&my_cnf(instance))?,
+    )]);
     let retention = match spec.deletion_policy {
         DeletionPolicy::Retain => "Retain",
         DeletionPolicy::Delete => "Delete",
@@ -182,7 +232,10 @@ pub fn statefulset(instance: &MySQLInstance, claim_size: &str) -> Result<Statefu
             access_modes: Some(vec!["ReadWriteOnce".to_owned()]),
             storage_class_name: spec.storage.storage_class_name.clone(),
             resources: Some(VolumeResourceRequirements {
-                requests: Some(BTreeMap::from([("storage".to_owned(), Quantity(claim_size.to_owned()))])),
+                requests: Some(BTreeMap::from([(
+                    "storage".to_owned(),
+                    Quantity(claim_size.to_owned()),
+                )])),
                 ..VolumeResourceRequirements::default()
             }),
             ..PersistentVolumeClaimSpec::default()
@@ -194,11 +247,16 @@ pub fn statefulset(instance: &MySQLInstance, claim_size: &str) -> Result<Statefu
         spec: StatefulSetSpec {
             replicas: Some(spec.replicas),
             service_name: Some(headless_service_name(instance)),
-            selector: LabelSelector { match_labels: Some(selector_labels(instance)), ..LabelSelector::default() },
-            persistent_volume_claim_retention_policy: Some(StatefulSetPersistentVolumeClaimRetentionPolicy {
-                when_deleted: Some(retention.to_owned()),
-                when_scaled: Some("Retain".to_owned()),
-            }),
+            selector: LabelSelector {
+                match_labels: Some(selector_labels(instance)),
+                ..LabelSelector::default()
+            },
+            persistent_volume_claim_retention_policy: Some(
+                StatefulSetPersistentVolumeClaimRetentionPolicy {
+                    when_deleted: Some(retention.to_owned()),
+                    when_scaled: Some("Retain".to_owned()),
+                },
+            ),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(selector_labels(instance)),

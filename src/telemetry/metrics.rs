@@ -7,7 +7,10 @@
 use std::sync::Mutex;
 
 use kube::ResourceExt;
-use prometheus::{Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
 use strum::IntoEnumIterator;
 
 use crate::api::{MySQLInstance, Phase};
@@ -42,41 +45,73 @@ impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let reconcile_duration = HistogramVec::new(
-            HistogramOpts::new("mysqlinstance_reconcile_duration_seconds", "Time one reconcile of one instance took.")
-                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            HistogramOpts::new(
+                "mysqlinstance_reconcile_duration_seconds",
+                "Time one reconcile of one instance took.",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
             &["result"],
         )?;
         let reconcile_errors = IntCounterVec::new(
-            opts("mysqlinstance_reconcile_errors_total", "Reconciles that failed, by error category."),
+            opts(
+                "mysqlinstance_reconcile_errors_total",
+                "Reconciles that failed, by error category.",
+            ),
             &["reason"],
         )?;
         let phase_transitions = IntCounterVec::new(
-            opts("mysqlinstance_phase_transitions_total", "Phase transitions taken, by source and target phase."),
+            opts(
+                "mysqlinstance_phase_transitions_total",
+                "Phase transitions taken, by source and target phase.",
+            ),
             &["from", "to"],
         )?;
-        let instances = IntGaugeVec::new(opts("mysqlinstance_instances", "Instances in each phase."), &["phase"])?;
+        let instances = IntGaugeVec::new(
+            opts("mysqlinstance_instances", "Instances in each phase."),
+            &["phase"],
+        )?;
         let status_condition = IntGaugeVec::new(
-            opts("mysqlinstance_status_condition", "1 for the current status of each condition of each instance."),
+            opts(
+                "mysqlinstance_status_condition",
+                "1 for the current status of each condition of each instance.",
+            ),
             &["namespace", "mysqlinstance", "type", "status"],
         )?;
         let info = IntGaugeVec::new(
-            opts("mysqlinstance_info", "Always 1; carries the version and phase of each instance."),
+            opts(
+                "mysqlinstance_info",
+                "Always 1; carries the version and phase of each instance.",
+            ),
             &["namespace", "mysqlinstance", "version", "phase"],
         )?;
         let backup_last_success = GaugeVec::new(
-            opts("mysqlinstance_backup_last_success_timestamp_seconds", "Unix time the newest successful backup completed."),
+            opts(
+                "mysqlinstance_backup_last_success_timestamp_seconds",
+                "Unix time the newest successful backup completed.",
+            ),
             INSTANCE_LABELS,
         )?;
         let backup_last_duration = GaugeVec::new(
-            opts("mysqlinstance_backup_last_duration_seconds", "How long the newest successful backup took."),
+            opts(
+                "mysqlinstance_backup_last_duration_seconds",
+                "How long the newest successful backup took.",
+            ),
             INSTANCE_LABELS,
         )?;
         let backup_last_size = GaugeVec::new(
-            opts("mysqlinstance_backup_last_size_bytes", "Compressed size of the newest successful backup."),
+            opts(
+                "mysqlinstance_backup_last_size_bytes",
+                "Compressed size of the newest successful backup.",
+            ),
             INSTANCE_LABELS,
         )?;
         let backup_consecutive_failures = IntGaugeVec::new(
-            opts("mysqlinstance_backup_consecutive_failures", "Backups that failed in a row since the last success."),
+            opts(
+                "mysqlinstance_backup_consecutive_failures",
+                "Backups that failed in a row since the last success.",
+            ),
             INSTANCE_LABELS,
         )?;
         registry.register(Box::new(reconcile_duration.clone()))?;
@@ -89,7 +124,9 @@ impl Metrics {
         registry.register(Box::new(backup_last_duration.clone()))?;
         registry.register(Box::new(backup_last_size.clone()))?;
         registry.register(Box::new(backup_consecutive_failures.clone()))?;
-        registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         Ok(Self {
             registry,
             reconcile_duration,
@@ -107,8 +144,14 @@ impl Metrics {
     }
 
     /// The text exposition of every metric, with per-instance gauges rebuilt from `instances`.
-    pub fn render(&self, instances: &[std::sync::Arc<MySQLInstance>]) -> Result<String, prometheus::Error> {
-        let _guard = self.scrape.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    pub fn render(
+        &self,
+        instances: &[std::sync::Arc<MySQLInstance>],
+    ) -> Result<String, prometheus::Error> {
+        let _guard = self
+            .scrape
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         self.refresh(instances);
         let mut buffer = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
@@ -116,10 +159,18 @@ impl Metrics {
     }
 
     fn refresh(&self, instances: &[std::sync::Arc<MySQLInstance>]) {
-        for family in [&self.status_condition, &self.info, &self.backup_consecutive_failures] {
+        for family in [
+            &self.status_condition,
+            &self.info,
+            &self.backup_consecutive_failures,
+        ] {
             family.reset();
         }
-        for family in [&self.backup_last_success, &self.backup_last_duration, &self.backup_last_size] {
+        for family in [
+            &self.backup_last_success,
+            &self.backup_last_duration,
+            &self.backup_last_size,
+        ] {
             family.reset();
         }
         for phase in Phase::iter() {
@@ -134,7 +185,9 @@ impl Metrics {
             let phase: &'static str = status.phase.unwrap_or_default().into();
             self.instances.with_label_values(&[phase]).inc();
             let version = instance.spec.version.to_string();
-            self.info.with_label_values(&[ids[0], ids[1], version.as_str(), phase]).set(1);
+            self.info
+                .with_label_values(&[ids[0], ids[1], version.as_str(), phase])
+                .set(1);
             for condition in &status.conditions {
                 for value in CONDITION_STATUSES {
                     self.status_condition
@@ -145,17 +198,26 @@ impl Metrics {
             if !instance.spec.backup.as_ref().is_some_and(|b| b.enabled) {
                 continue;
             }
-            self.backup_consecutive_failures.with_label_values(&ids).set(i64::from(status.consecutive_backup_failures));
-            let completed = status.last_backup.as_ref().and_then(|b| b.completed_at.as_ref());
+            self.backup_consecutive_failures
+                .with_label_values(&ids)
+                .set(i64::from(status.consecutive_backup_failures));
+            let completed = status
+                .last_backup
+                .as_ref()
+                .and_then(|b| b.completed_at.as_ref());
             self.backup_last_success
                 .with_label_values(&ids)
                 .set(completed.map_or(0.0, |t| t.0.as_millisecond() as f64 / 1000.0));
             if let Some(last) = &status.last_backup {
                 if let Some(duration) = last.duration_seconds {
-                    self.backup_last_duration.with_label_values(&ids).set(duration);
+                    self.backup_last_duration
+                        .with_label_values(&ids)
+                        .set(duration);
                 }
                 if let Some(size) = last.size_bytes {
-                    self.backup_last_size.with_label_values(&ids).set(size as f64);
+                    self.backup_last_size
+                        .with_label_values(&ids)
+                        .set(size as f64);
                 }
             }
         }

@@ -29,7 +29,9 @@ fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Ful
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     if let Ok(value) = content_type.parse() {
-        response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, value);
     }
     response
 }
@@ -38,17 +40,34 @@ fn route(state: &State, path: &str) -> Response<Full<Bytes>> {
     match path {
         "/metrics" => match state.metrics.render(&state.store.state()) {
             Ok(body) => respond(StatusCode::OK, "text/plain; version=0.0.4", body),
-            Err(error) => respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", format!("encoding metrics failed: {error}\n")),
+            Err(error) => respond(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain",
+                format!("encoding metrics failed: {error}\n"),
+            ),
         },
         "/healthz" => respond(StatusCode::OK, "text/plain", "ok\n".to_owned()),
-        "/readyz" if state.ready.load(Ordering::Relaxed) => respond(StatusCode::OK, "text/plain", "ok\n".to_owned()),
-        "/readyz" => respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "instance cache not synced yet\n".to_owned()),
-        _ => respond(StatusCode::NOT_FOUND, "text/plain", "not found: try /metrics, /healthz or /readyz\n".to_owned()),
+        "/readyz" if state.ready.load(Ordering::Relaxed) => {
+            respond(StatusCode::OK, "text/plain", "ok\n".to_owned())
+        }
+        "/readyz" => respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "instance cache not synced yet\n".to_owned(),
+        ),
+        _ => respond(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found: try /metrics, /healthz or /readyz\n".to_owned(),
+        ),
     }
 }
 
 /// Binds `address` and serves until the process ends. Returns the bound address (port 0 picks a free one).
-pub async fn bind(address: SocketAddr, state: Arc<State>) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
+pub async fn bind(
+    address: SocketAddr,
+    state: Arc<State>,
+) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
     let listener = TcpListener::bind(address).await?;
     let bound = listener.local_addr()?;
     info!(address = %bound, "serving /metrics, /healthz and /readyz");
@@ -67,7 +86,10 @@ pub async fn bind(address: SocketAddr, state: Arc<State>) -> std::io::Result<(So
                     let response = route(&state, request.uri().path());
                     async move { Ok::<_, Infallible>(response) }
                 });
-                if let Err(error) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                if let Err(error) = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
                     warn!(%error, "serving a connection failed");
                 }
             });

@@ -13,33 +13,48 @@ pub struct Guard(Option<SdkTracerProvider>);
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        if let Some(provider) = self.0.take() {
-            if let Err(error) = provider.shutdown() {
-                eprintln!("flushing traces failed: {error}");
-            }
+        if let Some(provider) = self.0.take()
+            && let Err(error) = provider.shutdown()
+        {
+            eprintln!("flushing traces failed: {error}");
         }
     }
 }
 
 /// Installs the global subscriber. `RUST_LOG` filters; the default is `info`.
 pub fn init() -> Result<Guard, Box<dyn std::error::Error + Send + Sync>> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,kube=warn,tower=warn,hyper=warn"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,kube=warn,tower=warn,hyper=warn"));
     let provider = match std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT") {
         Some(_) => {
-            let exporter = opentelemetry_otlp::SpanExporter::builder().with_http().build()?;
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .build()?;
             Some(
                 SdkTracerProvider::builder()
                     .with_batch_exporter(exporter)
-                    .with_resource(Resource::builder().with_service_name("mysqlinstance-operator").build())
+                    .with_resource(
+                        Resource::builder()
+                            .with_service_name("mysqlinstance-operator")
+                            .build(),
+                    )
                     .build(),
             )
         }
         None => None,
     };
-    let otel = provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("mysqlinstance-operator")));
+    let otel = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("mysqlinstance-operator")));
     tracing_subscriber::registry()
         .with(filter)
-        .with(fmt::layer().json().flatten_event(true).with_current_span(true).with_span_list(false))
+        .with(
+            fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false),
+        )
         .with(otel)
         .try_init()?;
     Ok(Guard(provider))

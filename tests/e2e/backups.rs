@@ -13,7 +13,12 @@ use crate::lifecycle::set_pod_unready;
 use crate::support::{TestEnv, metric_value, wait_for};
 
 fn condition(instance: &MySQLInstance, type_: &str) -> Option<(String, String)> {
-    let c = instance.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)?;
+    let c = instance
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)?;
     Some((c.status.clone(), c.reason.clone()))
 }
 
@@ -25,41 +30,97 @@ async fn a_scheduled_backup_runs_through_backing_up_and_records_last_backup() {
         json!({"storage": {"size": "1Gi"}, "backup": {"enabled": true, "schedule": "* * * * *", "destination": {"pvc": {"size": "1Gi"}}}}),
     )
     .await;
-    env.wait_phase("db", Phase::Ready, Duration::from_secs(90)).await;
-    let cronjob = env.api::<CronJob>().get("db-backup").await.expect("CronJob");
+    env.wait_phase("db", Phase::Ready, Duration::from_secs(90))
+        .await;
+    let cronjob = env
+        .api::<CronJob>()
+        .get("db-backup")
+        .await
+        .expect("CronJob");
     let spec = &cronjob.spec;
     assert_eq!(spec.concurrency_policy.as_deref(), Some("Forbid"));
-    let pod = spec.job_template.spec.as_ref().and_then(|s| s.template.spec.as_ref()).expect("pod spec");
+    let pod = spec
+        .job_template
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .expect("pod spec");
     assert_eq!(pod.containers[0].args.as_ref().expect("args")[0], "backup");
 
     // The CronJob controller fires at the next minute; kwok runs the Job's pod for 8 s.
-    let backing_up = env.wait_phase("db", Phase::BackingUp, Duration::from_secs(75)).await;
-    assert_eq!(condition(&backing_up, "Ready").map(|c| c.0).as_deref(), Some("True"), "BackingUp keeps Ready=True");
-    assert_eq!(condition(&backing_up, "BackingUp").map(|c| c.0).as_deref(), Some("True"));
+    let backing_up = env
+        .wait_phase("db", Phase::BackingUp, Duration::from_secs(75))
+        .await;
+    assert_eq!(
+        condition(&backing_up, "Ready").map(|c| c.0).as_deref(),
+        Some("True"),
+        "BackingUp keeps Ready=True"
+    );
+    assert_eq!(
+        condition(&backing_up, "BackingUp").map(|c| c.0).as_deref(),
+        Some("True")
+    );
 
-    let done = env.wait_phase("db", Phase::Ready, Duration::from_secs(30)).await;
+    let done = env
+        .wait_phase("db", Phase::Ready, Duration::from_secs(30))
+        .await;
     let status = done.status.clone().expect("status");
     let last = status.last_backup.expect("lastBackup set");
     assert!(last.name.starts_with("db-backup-"), "{}", last.name);
     assert!(last.completed_at.is_some() && last.duration_seconds.is_some_and(|d| d >= 0.0));
-    assert_eq!(condition(&done, "BackupSucceeded"), Some(("True".into(), "BackupCompleted".into())));
+    assert_eq!(
+        condition(&done, "BackupSucceeded"),
+        Some(("True".into(), "BackupCompleted".into()))
+    );
     let metrics = env.metrics().await;
-    assert!(metric_value(&metrics, "mysqlinstance_backup_last_success_timestamp_seconds", &[("mysqlinstance", "db")]) > 0.0);
-    assert_eq!(metric_value(&metrics, "mysqlinstance_backup_consecutive_failures", &[("mysqlinstance", "db")]), 0.0);
+    assert!(
+        metric_value(
+            &metrics,
+            "mysqlinstance_backup_last_success_timestamp_seconds",
+            &[("mysqlinstance", "db")]
+        ) > 0.0
+    );
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "mysqlinstance_backup_consecutive_failures",
+            &[("mysqlinstance", "db")]
+        ),
+        0.0
+    );
 }
 
 /// Creates a Job from the CronJob's template, as the CronJob controller would, with the kwok label that makes
 /// its pod fail.
 async fn run_failing_backup(env: &TestEnv, name: &str) {
-    let cronjob = env.api::<CronJob>().get("db-backup").await.expect("CronJob");
+    let cronjob = env
+        .api::<CronJob>()
+        .get("db-backup")
+        .await
+        .expect("CronJob");
     let mut template = cronjob.spec.job_template.clone();
-    let pod = template.spec.as_mut().expect("job spec").template.metadata.get_or_insert_with(Default::default);
-    pod.labels.get_or_insert_with(Default::default).insert("mysqlinstance.io/test-backup-fail".into(), "true".into());
+    let pod = template
+        .spec
+        .as_mut()
+        .expect("job spec")
+        .template
+        .metadata
+        .get_or_insert_with(Default::default);
+    pod.labels
+        .get_or_insert_with(Default::default)
+        .insert("mysqlinstance.io/test-backup-fail".into(), "true".into());
     let mut metadata = template.metadata.clone().unwrap_or_default();
     metadata.name = Some(name.to_owned());
     metadata.owner_references = Some(vec![cronjob.controller_owner_ref(&()).expect("owner ref")]);
-    let job = Job { metadata, spec: template.spec, status: None };
-    env.api::<Job>().create(&PostParams::default(), &job).await.expect("job created");
+    let job = Job {
+        metadata,
+        spec: template.spec,
+        status: None,
+    };
+    env.api::<Job>()
+        .create(&PostParams::default(), &job)
+        .await
+        .expect("job created");
 }
 
 #[tokio::test]
@@ -70,9 +131,15 @@ async fn a_failed_backup_is_reported_and_degraded_wins_when_the_database_is_unhe
         json!({"storage": {"size": "1Gi"}, "backup": {"enabled": true, "suspend": true, "schedule": "0 3 * * *", "destination": {"pvc": {"size": "1Gi"}}}}),
     )
     .await;
-    env.wait_phase("db", Phase::Ready, Duration::from_secs(90)).await;
+    env.wait_phase("db", Phase::Ready, Duration::from_secs(90))
+        .await;
     let api = env.api::<MySQLInstance>();
-    assert_eq!(condition(&api.get("db").await.expect("instance"), "BackupSucceeded").map(|c| c.0).as_deref(), Some("Unknown"));
+    assert_eq!(
+        condition(&api.get("db").await.expect("instance"), "BackupSucceeded")
+            .map(|c| c.0)
+            .as_deref(),
+        Some("Unknown")
+    );
 
     run_failing_backup(&env, "db-backup-manual-1").await;
     let failed = wait_for("BackupSucceeded=False", Duration::from_secs(30), || async {
@@ -82,19 +149,39 @@ async fn a_failed_backup_is_reported_and_degraded_wins_when_the_database_is_unhe
     .await;
     let status = failed.status.expect("status");
     assert_eq!(status.consecutive_backup_failures, 1);
-    assert_eq!(status.phase, Some(Phase::Ready), "one failed backup of a healthy database is not Degraded");
+    assert_eq!(
+        status.phase,
+        Some(Phase::Ready),
+        "one failed backup of a healthy database is not Degraded"
+    );
 
     // A backup running while the database is unhealthy: Degraded wins over BackingUp.
     set_pod_unready(&env, "db-0", true).await;
     run_failing_backup(&env, "db-backup-manual-2").await;
-    let degraded = env.wait_phase("db", Phase::Degraded, Duration::from_secs(30)).await;
-    assert_eq!(condition(&degraded, "Degraded"), Some(("True".into(), "ReplicasNotReady".into())));
-    wait_for("second failure counted", Duration::from_secs(30), || async {
-        let instance = api.get("db").await.ok()?;
-        (instance.status?.consecutive_backup_failures == 2).then_some(())
-    })
+    let degraded = env
+        .wait_phase("db", Phase::Degraded, Duration::from_secs(30))
+        .await;
+    assert_eq!(
+        condition(&degraded, "Degraded"),
+        Some(("True".into(), "ReplicasNotReady".into()))
+    );
+    wait_for(
+        "second failure counted",
+        Duration::from_secs(30),
+        || async {
+            let instance = api.get("db").await.ok()?;
+            (instance.status?.consecutive_backup_failures == 2).then_some(())
+        },
+    )
     .await;
     let metrics = env.metrics().await;
-    assert_eq!(metric_value(&metrics, "mysqlinstance_backup_consecutive_failures", &[("mysqlinstance", "db")]), 2.0);
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "mysqlinstance_backup_consecutive_failures",
+            &[("mysqlinstance", "db")]
+        ),
+        2.0
+    );
     let _ = degraded.name_any();
 }

@@ -32,7 +32,9 @@ async fn deleted_children_are_recreated_and_spec_edits_are_applied() {
 
     let statefulsets = env.api::<StatefulSet>();
     let old_uid = statefulsets.get("db").await.expect("sts").uid();
-    let _ = statefulsets.delete("db", &kube::api::DeleteParams::foreground()).await;
+    let _ = statefulsets
+        .delete("db", &kube::api::DeleteParams::foreground())
+        .await;
     wait_for("StatefulSet recreated", Duration::from_secs(30), || async {
         let sts = statefulsets.get_opt("db").await.ok()??;
         (sts.uid() != old_uid).then_some(())
@@ -42,55 +44,123 @@ async fn deleted_children_are_recreated_and_spec_edits_are_applied() {
 
     // A config edit rewrites my.cnf and rolls the pod template; a storage edit grows the data volume.
     let api = env.api::<MySQLInstance>();
-    let template_hash = |sts: StatefulSet| sts.spec.template.metadata.and_then(|m| m.annotations).unwrap_or_default();
+    let template_hash = |sts: StatefulSet| {
+        sts.spec
+            .template
+            .metadata
+            .and_then(|m| m.annotations)
+            .unwrap_or_default()
+    };
     let before = template_hash(statefulsets.get("db").await.expect("sts"));
     let edit = json!({"spec": {"config": {"max_connections": "777"}, "storage": {"size": "3Gi"}}});
-    api.patch("db", &PatchParams::default(), &Patch::Merge(&edit)).await.expect("edited");
-    wait_for("my.cnf carries the new setting", Duration::from_secs(20), || async {
-        let cm = env.api::<ConfigMap>().get("db-config").await.ok()?;
-        cm.data?.get("my.cnf")?.contains("max_connections = 777").then_some(())
-    })
+    api.patch("db", &PatchParams::default(), &Patch::Merge(&edit))
+        .await
+        .expect("edited");
+    wait_for(
+        "my.cnf carries the new setting",
+        Duration::from_secs(20),
+        || async {
+            let cm = env.api::<ConfigMap>().get("db-config").await.ok()?;
+            cm.data?
+                .get("my.cnf")?
+                .contains("max_connections = 777")
+                .then_some(())
+        },
+    )
     .await;
     let after = template_hash(statefulsets.get("db").await.expect("sts"));
-    assert_ne!(before, after, "the pod template did not change, so the server would not restart with the new config");
-    wait_for("data volume grown to 3Gi", Duration::from_secs(20), || async {
-        let pvc = env.api::<PersistentVolumeClaim>().get("data-db-0").await.ok()?;
-        let requested = pvc.spec?.resources?.requests?.get("storage")?.0.clone();
-        (requested == "3Gi").then_some(())
-    })
+    assert_ne!(
+        before, after,
+        "the pod template did not change, so the server would not restart with the new config"
+    );
+    wait_for(
+        "data volume grown to 3Gi",
+        Duration::from_secs(20),
+        || async {
+            let pvc = env
+                .api::<PersistentVolumeClaim>()
+                .get("data-db-0")
+                .await
+                .ok()?;
+            let requested = pvc.spec?.resources?.requests?.get("storage")?.0.clone();
+            (requested == "3Gi").then_some(())
+        },
+    )
     .await;
     let ready = env.wait_phase("db", Phase::Ready, READY_TIMEOUT).await;
-    assert_eq!(ready.status.and_then(|s| s.observed_generation), ready.metadata.generation);
+    assert_eq!(
+        ready.status.and_then(|s| s.observed_generation),
+        ready.metadata.generation
+    );
 }
 
 /// resourceVersions of the instance and every child.
 async fn versions(env: &TestEnv) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let rv = |kind: &str, name: String, rv: Option<String>| (format!("{kind}/{name}"), rv.unwrap_or_default());
-    let i = env.api::<MySQLInstance>().get("db").await.expect("instance");
+    let rv = |kind: &str, name: String, rv: Option<String>| {
+        (format!("{kind}/{name}"), rv.unwrap_or_default())
+    };
+    let i = env
+        .api::<MySQLInstance>()
+        .get("db")
+        .await
+        .expect("instance");
     out.extend([rv("MySQLInstance", i.name_any(), i.resource_version())]);
-    for s in env.api::<Service>().list(&Default::default()).await.expect("services") {
+    for s in env
+        .api::<Service>()
+        .list(&Default::default())
+        .await
+        .expect("services")
+    {
         out.extend([rv("Service", s.name_any(), s.resource_version())]);
     }
-    for s in env.api::<StatefulSet>().list(&Default::default()).await.expect("sts") {
+    for s in env
+        .api::<StatefulSet>()
+        .list(&Default::default())
+        .await
+        .expect("sts")
+    {
         out.extend([rv("StatefulSet", s.name_any(), s.resource_version())]);
     }
-    for c in env.api::<ConfigMap>().list(&Default::default()).await.expect("configmaps") {
+    for c in env
+        .api::<ConfigMap>()
+        .list(&Default::default())
+        .await
+        .expect("configmaps")
+    {
         if c.name_any() != "kube-root-ca.crt" {
             out.extend([rv("ConfigMap", c.name_any(), c.resource_version())]);
         }
     }
-    for s in env.api::<Secret>().list(&Default::default()).await.expect("secrets") {
+    for s in env
+        .api::<Secret>()
+        .list(&Default::default())
+        .await
+        .expect("secrets")
+    {
         out.extend([rv("Secret", s.name_any(), s.resource_version())]);
     }
-    for p in env.api::<PersistentVolumeClaim>().list(&Default::default()).await.expect("pvcs") {
-        out.extend([rv("PersistentVolumeClaim", p.name_any(), p.resource_version())]);
+    for p in env
+        .api::<PersistentVolumeClaim>()
+        .list(&Default::default())
+        .await
+        .expect("pvcs")
+    {
+        out.extend([rv(
+            "PersistentVolumeClaim",
+            p.name_any(),
+            p.resource_version(),
+        )]);
     }
     out
 }
 
 async fn reconcile_count(env: &TestEnv) -> f64 {
-    metric_value(&env.metrics().await, "mysqlinstance_reconcile_duration_seconds_count", &[("result", "success")])
+    metric_value(
+        &env.metrics().await,
+        "mysqlinstance_reconcile_duration_seconds_count",
+        &[("result", "success")],
+    )
 }
 
 #[tokio::test]
@@ -107,9 +177,11 @@ async fn an_unchanged_instance_costs_zero_writes() {
     for round in 0..2 {
         env.kill_operator();
         env.start_operator();
-        wait_for(&format!("a full reconcile after restart {round}"), Duration::from_secs(30), || async {
-            (reconcile_count(&env).await >= 1.0).then_some(())
-        })
+        wait_for(
+            &format!("a full reconcile after restart {round}"),
+            Duration::from_secs(30),
+            || async { (reconcile_count(&env).await >= 1.0).then_some(()) },
+        )
         .await;
     }
     // A minute of watches and resyncs.
@@ -117,8 +189,15 @@ async fn an_unchanged_instance_costs_zero_writes() {
     let reconciles = reconcile_count(&env).await;
     assert!(reconciles >= 1.0, "the operator did not reconcile at all");
     let after = versions(&env).await;
-    assert_eq!(before, after, "resourceVersions changed on an unchanged instance");
-    let errors = metric_value(&env.metrics().await, "mysqlinstance_reconcile_errors_total", &[]);
+    assert_eq!(
+        before, after,
+        "resourceVersions changed on an unchanged instance"
+    );
+    let errors = metric_value(
+        &env.metrics().await,
+        "mysqlinstance_reconcile_errors_total",
+        &[],
+    );
     assert_eq!(errors, 0.0);
     let _: Api<MySQLInstance> = env.api();
 }

@@ -26,8 +26,14 @@ async fn names<K>(api: &Api<K>) -> Vec<String>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    let list = api.list(&ListParams::default().labels("mysqlinstance.io/instance=db")).await.expect("list");
-    list.items.iter().filter_map(|o| o.meta().name.clone()).collect()
+    let list = api
+        .list(&ListParams::default().labels("mysqlinstance.io/instance=db"))
+        .await
+        .expect("list");
+    list.items
+        .iter()
+        .filter_map(|o| o.meta().name.clone())
+        .collect()
 }
 
 #[tokio::test]
@@ -36,24 +42,69 @@ async fn retain_keeps_volumes_and_credentials_for_the_next_instance() {
     env.create_instance("db", spec("Retain")).await;
     env.wait_phase("db", Phase::Ready, READY_TIMEOUT).await;
     let secrets = env.api::<Secret>();
-    let password = secrets.get("db-credentials").await.expect("secret").data.expect("data")["root-password"].clone();
+    let password = secrets
+        .get("db-credentials")
+        .await
+        .expect("secret")
+        .data
+        .expect("data")["root-password"]
+        .clone();
     let pvcs = env.api::<PersistentVolumeClaim>();
     let data_uid = pvcs.get("data-db-0").await.expect("data PVC").metadata.uid;
 
     delete_and_wait(&env.api::<MySQLInstance>(), "db", Duration::from_secs(30)).await;
-    wait_for("StatefulSet garbage-collected", Duration::from_secs(30), || async {
-        env.api::<StatefulSet>().get_opt("db").await.ok()?.is_none().then_some(())
-    })
+    wait_for(
+        "StatefulSet garbage-collected",
+        Duration::from_secs(30),
+        || async {
+            env.api::<StatefulSet>()
+                .get_opt("db")
+                .await
+                .ok()?
+                .is_none()
+                .then_some(())
+        },
+    )
     .await;
-    assert!(secrets.get_opt("db-credentials").await.expect("get").is_some(), "Retain deleted the Secret");
-    assert_eq!(pvcs.get("data-db-0").await.expect("data PVC kept").metadata.uid, data_uid);
-    assert!(pvcs.get_opt("db-backups").await.expect("get").is_some(), "Retain deleted the backup volume");
+    assert!(
+        secrets
+            .get_opt("db-credentials")
+            .await
+            .expect("get")
+            .is_some(),
+        "Retain deleted the Secret"
+    );
+    assert_eq!(
+        pvcs.get("data-db-0")
+            .await
+            .expect("data PVC kept")
+            .metadata
+            .uid,
+        data_uid
+    );
+    assert!(
+        pvcs.get_opt("db-backups").await.expect("get").is_some(),
+        "Retain deleted the backup volume"
+    );
 
     env.create_instance("db", spec("Retain")).await;
     env.wait_phase("db", Phase::Ready, READY_TIMEOUT).await;
-    let reused = secrets.get("db-credentials").await.expect("secret").data.expect("data")["root-password"].clone();
-    assert_eq!(password, reused, "the recreated instance got new credentials and would be locked out of its data");
-    assert_eq!(pvcs.get("data-db-0").await.expect("data PVC").metadata.uid, data_uid, "the data volume was replaced");
+    let reused = secrets
+        .get("db-credentials")
+        .await
+        .expect("secret")
+        .data
+        .expect("data")["root-password"]
+        .clone();
+    assert_eq!(
+        password, reused,
+        "the recreated instance got new credentials and would be locked out of its data"
+    );
+    assert_eq!(
+        pvcs.get("data-db-0").await.expect("data PVC").metadata.uid,
+        data_uid,
+        "the data volume was replaced"
+    );
 }
 
 #[tokio::test]
@@ -61,7 +112,15 @@ async fn delete_leaves_nothing_behind() {
     let env = TestEnv::new("delete").await;
     env.create_instance("db", spec("Delete")).await;
     env.wait_phase("db", Phase::Ready, READY_TIMEOUT).await;
-    assert!(!names(&env.api::<PersistentVolumeClaim>()).await.is_empty() || env.api::<PersistentVolumeClaim>().get_opt("data-db-0").await.expect("get").is_some());
+    assert!(
+        !names(&env.api::<PersistentVolumeClaim>()).await.is_empty()
+            || env
+                .api::<PersistentVolumeClaim>()
+                .get_opt("data-db-0")
+                .await
+                .expect("get")
+                .is_some()
+    );
 
     delete_and_wait(&env.api::<MySQLInstance>(), "db", Duration::from_secs(30)).await;
     wait_for("every child gone", Duration::from_secs(60), || async {
@@ -70,7 +129,14 @@ async fn delete_leaves_nothing_behind() {
             names(&env.api::<Service>()).await,
             names(&env.api::<ConfigMap>()).await,
             names(&env.api::<Secret>()).await,
-            env.api::<PersistentVolumeClaim>().list(&ListParams::default()).await.ok()?.items.into_iter().filter_map(|p| p.metadata.name).collect(),
+            env.api::<PersistentVolumeClaim>()
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .filter_map(|p| p.metadata.name)
+                .collect(),
         ]
         .concat();
         leftovers.is_empty().then_some(())

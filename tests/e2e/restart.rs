@@ -21,19 +21,74 @@ async fn killed_mid_provisioning_converges_after_restart() {
     .await;
     // Kill as soon as the first write landed: the Secret exists but the phase machine has not moved on.
     wait_for("credentials created", Duration::from_secs(30), || async {
-        env.api::<Secret>().get_opt("db-credentials").await.ok()?.map(|_| ())
+        env.api::<Secret>()
+            .get_opt("db-credentials")
+            .await
+            .ok()?
+            .map(|_| ())
     })
     .await;
     env.kill_operator();
-    let phase = env.api::<MySQLInstance>().get("db").await.expect("instance").status.and_then(|s| s.phase);
-    assert_ne!(phase, Some(Phase::Ready), "killed too late to test a mid-provisioning restart");
+    let phase = env
+        .api::<MySQLInstance>()
+        .get("db")
+        .await
+        .expect("instance")
+        .status
+        .and_then(|s| s.phase);
+    assert_ne!(
+        phase,
+        Some(Phase::Ready),
+        "killed too late to test a mid-provisioning restart"
+    );
 
     env.start_operator();
-    env.wait_phase("db", Phase::Ready, Duration::from_secs(90)).await;
+    env.wait_phase("db", Phase::Ready, Duration::from_secs(90))
+        .await;
     let selector = ListParams::default().labels("mysqlinstance.io/instance=db");
-    assert_eq!(env.api::<StatefulSet>().list(&selector).await.expect("list").items.len(), 1);
-    assert_eq!(env.api::<Service>().list(&selector).await.expect("list").items.len(), 2);
-    assert_eq!(env.api::<ConfigMap>().list(&selector).await.expect("list").items.len(), 1);
-    assert_eq!(env.api::<Secret>().list(&selector).await.expect("list").items.len(), 1);
-    assert_eq!(env.api::<CronJob>().list(&selector).await.expect("list").items.len(), 1);
+    assert_eq!(
+        env.api::<StatefulSet>()
+            .list(&selector)
+            .await
+            .expect("list")
+            .items
+            .len(),
+        1
+    );
+    assert_eq!(
+        env.api::<Service>()
+            .list(&selector)
+            .await
+            .expect("list")
+            .items
+            .len(),
+        2
+    );
+    assert_eq!(
+        env.api::<ConfigMap>()
+            .list(&selector)
+            .await
+            .expect("list")
+            .items
+            .len(),
+        1
+    );
+    assert_eq!(
+        env.api::<Secret>()
+            .list(&selector)
+            .await
+            .expect("list")
+            .items
+            .len(),
+        1
+    );
+    assert_eq!(
+        env.api::<CronJob>()
+            .list(&selector)
+            .await
+            .expect("list")
+            .items
+            .len(),
+        1
+    );
 }

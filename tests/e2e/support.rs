@@ -31,12 +31,20 @@ pub async fn client() -> Client {
 async fn install_crd(client: &Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let crd = MySQLInstance::crd();
-    crds.patch(&crd.name_any(), &PatchParams::apply("e2e-tests").force(), &Patch::Apply(&crd))
-        .await
-        .expect("CRD applies");
+    crds.patch(
+        &crd.name_any(),
+        &PatchParams::apply("e2e-tests").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("CRD applies");
     wait_for("CRD established", Duration::from_secs(30), || async {
-        let crd = crds.get(&MySQLInstance::crd_name()).await.ok()?;
-        let established = crd.status?.conditions?.iter().any(|c| c.type_ == "Established" && c.status == "True");
+        let crd = crds.get(MySQLInstance::crd_name()).await.ok()?;
+        let established = crd
+            .status?
+            .conditions?
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True");
         established.then_some(())
     })
     .await;
@@ -44,7 +52,10 @@ async fn install_crd(client: &Client) {
 
 /// A free port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 /// One test's world: its namespace and its own operator watching only that namespace. On a panic it dumps
@@ -61,7 +72,10 @@ impl TestEnv {
     /// A fresh namespace labelled for Pod Security "restricted", and a running operator.
     pub async fn new(test: &str) -> Self {
         let client = client().await;
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
         let suffix = format!("{:08x}", nanos ^ std::process::id().rotate_left(16));
         let namespace = format!("e2e-{test}-{suffix}");
         let namespaces: Api<Namespace> = Api::all(client.clone());
@@ -72,10 +86,19 @@ impl TestEnv {
             }}
         }))
         .expect("namespace");
-        namespaces.create(&PostParams::default(), &ns).await.expect("namespace created");
+        namespaces
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("namespace created");
         let log_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-logs");
         std::fs::create_dir_all(&log_dir).expect("log dir");
-        let mut env = Self { client, log_path: log_dir.join(format!("{namespace}.log")), namespace, metrics_port: free_port(), operator: None };
+        let mut env = Self {
+            client,
+            log_path: log_dir.join(format!("{namespace}.log")),
+            namespace,
+            metrics_port: free_port(),
+            operator: None,
+        };
         env.start_operator();
         env
     }
@@ -83,7 +106,11 @@ impl TestEnv {
     /// Starts the operator binary, watching only this test's namespace, logging to a file.
     pub fn start_operator(&mut self) {
         assert!(self.operator.is_none(), "operator already running");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).expect("log file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_mysqlinstance-operator"))
             .args(["run", "--namespace", &self.namespace, "--concurrency", "2"])
             .arg(format!("--metrics-address=127.0.0.1:{}", self.metrics_port))
@@ -116,7 +143,10 @@ impl TestEnv {
     /// Creates an instance from a JSON spec.
     pub async fn create_instance(&self, name: &str, spec: serde_json::Value) -> MySQLInstance {
         let spec: MySQLInstanceSpec = serde_json::from_value(spec).expect("spec parses");
-        self.api::<MySQLInstance>().create(&PostParams::default(), &MySQLInstance::new(name, spec)).await.expect("instance created")
+        self.api::<MySQLInstance>()
+            .create(&PostParams::default(), &MySQLInstance::new(name, spec))
+            .await
+            .expect("instance created")
     }
 
     /// Waits until `name` is in `phase` and returns it.
@@ -131,7 +161,9 @@ impl TestEnv {
 
     /// The operator's reconcile count from its /metrics.
     pub async fn metrics(&self) -> String {
-        http_get(self.metrics_port, "/metrics").await.unwrap_or_default()
+        http_get(self.metrics_port, "/metrics")
+            .await
+            .unwrap_or_default()
     }
 
     /// Runs kubectl against the test cluster in this namespace; returns stdout, panics on failure.
@@ -141,7 +173,12 @@ impl TestEnv {
 }
 
 pub fn kubectl_in(namespace: &str, args: &[&str]) -> String {
-    let output = Command::new("kubectl").arg("-n").arg(namespace).args(args).output().expect("kubectl runs");
+    let output = Command::new("kubectl")
+        .arg("-n")
+        .arg(namespace)
+        .args(args)
+        .output()
+        .expect("kubectl runs");
     assert!(
         output.status.success(),
         "kubectl {args:?} failed: {}",
@@ -174,7 +211,9 @@ impl Drop for TestEnv {
             );
             return;
         }
-        let _ = Command::new("kubectl").args(["delete", "namespace", &self.namespace, "--wait=false"]).output();
+        let _ = Command::new("kubectl")
+            .args(["delete", "namespace", &self.namespace, "--wait=false"])
+            .output();
     }
 }
 
@@ -189,7 +228,10 @@ where
         if let Some(value) = probe().await {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
         tokio::time::sleep(POLL).await;
     }
 }
@@ -197,7 +239,9 @@ where
 /// A plain HTTP/1.1 GET on 127.0.0.1, enough for /metrics and health probes.
 pub async fn http_get(port: u16, path: &str) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.ok()?;
     let mut response = String::new();
@@ -212,7 +256,11 @@ pub fn metric_value(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .lines()
         .filter(|line| !line.starts_with('#'))
         .filter(|line| line.split(['{', ' ']).next() == Some(name))
-        .filter(|line| labels.iter().all(|(k, v)| line.contains(&format!("{k}=\"{v}\""))))
+        .filter(|line| {
+            labels
+                .iter()
+                .all(|(k, v)| line.contains(&format!("{k}=\"{v}\"")))
+        })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
@@ -223,5 +271,8 @@ where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
     let _ = api.delete(name, &DeleteParams::background()).await;
-    wait_for(&format!("{name} deleted"), timeout, || async { api.get_opt(name).await.ok()?.is_none().then_some(()) }).await;
+    wait_for(&format!("{name} deleted"), timeout, || async {
+        api.get_opt(name).await.ok()?.is_none().then_some(())
+    })
+    .await;
 }

@@ -33,23 +33,99 @@ async fn invalid_specs_are_refused_with_actionable_messages() {
         "backup": {"enabled": true, "schedule": "0 3 * * *", "destination": {"pvc": {"size": "1Gi"}}},
     });
     let cases: Vec<(&str, Value, &str)> = vec![
-        ("replicas", with(&valid, "/replicas", json!(3)), "only replicas: 1 is supported"),
-        ("size-not-quantity", with(&valid, "/storage/size", json!("lots")), "storage.size must be a positive Kubernetes quantity"),
-        ("size-zero", with(&valid, "/storage/size", json!("0")), "storage.size must be a positive Kubernetes quantity"),
-        ("bad-cron", with(&valid, "/backup/schedule", json!("every day")), "backup.schedule must be a 5-field cron expression"),
-        ("six-field-cron", with(&valid, "/backup/schedule", json!("0 0 3 * * *")), "backup.schedule must be a 5-field cron expression"),
-        ("two-destinations", with(&valid, "/backup/destination/s3", json!({"bucket": "backups", "credentialsSecret": "s3"})), "exactly one of pvc or s3"),
-        ("no-destination", with(&valid, "/backup/destination", json!({})), "exactly one of pvc or s3"),
-        ("version", with(&valid, "/version", json!("5.7")), "supported values: \"8.0\", \"8.4\""),
-        ("deletion-policy", with(&valid, "/deletionPolicy", json!("Shred")), "supported values: \"Retain\", \"Delete\""),
-        ("user-root", with(&valid, "/user", json!("root")), "user must be 1-32 letters"),
-        ("database-name", with(&valid, "/database", json!("my-db")), "database must be 1-64 letters"),
-        ("config-key", with(&valid, "/config", json!({"bad key": "1"})), "config keys must be my.cnf option names"),
-        ("config-newline", with(&valid, "/config", json!({"sql_mode": "A\nB"})), "config values must be a single line"),
-        ("keep-last", with(&valid, "/backup/retention", json!({"keepLast": 0})), "retention.keepLast must be at least 1"),
-        ("max-age", with(&valid, "/backup/retention", json!({"maxAge": "a week"})), "retention.maxAge must be a number followed by m, h or d"),
-        ("empty-image", with(&valid, "/image", json!("")), "image must not be empty"),
-        ("bucket", with(&with(&valid, "/backup/destination/pvc", Value::Null), "/backup/destination/s3", json!({"bucket": "A_B", "credentialsSecret": "s3"})), "must be a valid bucket name"),
+        (
+            "replicas",
+            with(&valid, "/replicas", json!(3)),
+            "only replicas: 1 is supported",
+        ),
+        (
+            "size-not-quantity",
+            with(&valid, "/storage/size", json!("lots")),
+            "storage.size must be a positive Kubernetes quantity",
+        ),
+        (
+            "size-zero",
+            with(&valid, "/storage/size", json!("0")),
+            "storage.size must be a positive Kubernetes quantity",
+        ),
+        (
+            "bad-cron",
+            with(&valid, "/backup/schedule", json!("every day")),
+            "backup.schedule must be a 5-field cron expression",
+        ),
+        (
+            "six-field-cron",
+            with(&valid, "/backup/schedule", json!("0 0 3 * * *")),
+            "backup.schedule must be a 5-field cron expression",
+        ),
+        (
+            "two-destinations",
+            with(
+                &valid,
+                "/backup/destination/s3",
+                json!({"bucket": "backups", "credentialsSecret": "s3"}),
+            ),
+            "exactly one of pvc or s3",
+        ),
+        (
+            "no-destination",
+            with(&valid, "/backup/destination", json!({})),
+            "exactly one of pvc or s3",
+        ),
+        (
+            "version",
+            with(&valid, "/version", json!("5.7")),
+            "supported values: \"8.0\", \"8.4\"",
+        ),
+        (
+            "deletion-policy",
+            with(&valid, "/deletionPolicy", json!("Shred")),
+            "supported values: \"Retain\", \"Delete\"",
+        ),
+        (
+            "user-root",
+            with(&valid, "/user", json!("root")),
+            "user must be 1-32 letters",
+        ),
+        (
+            "database-name",
+            with(&valid, "/database", json!("my-db")),
+            "database must be 1-64 letters",
+        ),
+        (
+            "config-key",
+            with(&valid, "/config", json!({"bad key": "1"})),
+            "config keys must be my.cnf option names",
+        ),
+        (
+            "config-newline",
+            with(&valid, "/config", json!({"sql_mode": "A\nB"})),
+            "config values must be a single line",
+        ),
+        (
+            "keep-last",
+            with(&valid, "/backup/retention", json!({"keepLast": 0})),
+            "retention.keepLast must be at least 1",
+        ),
+        (
+            "max-age",
+            with(&valid, "/backup/retention", json!({"maxAge": "a week"})),
+            "retention.maxAge must be a number followed by m, h or d",
+        ),
+        (
+            "empty-image",
+            with(&valid, "/image", json!("")),
+            "image must not be empty",
+        ),
+        (
+            "bucket",
+            with(
+                &with(&valid, "/backup/destination/pvc", Value::Null),
+                "/backup/destination/s3",
+                json!({"bucket": "A_B", "credentialsSecret": "s3"}),
+            ),
+            "must be a valid bucket name",
+        ),
     ];
     assert!(cases.len() >= 10);
     let pp = PostParams::default();
@@ -59,26 +135,58 @@ async fn invalid_specs_are_refused_with_actionable_messages() {
             // Enum values the Rust types cannot even hold are sent as raw JSON through server-side apply.
             Err(_) => {
                 let error = api
-                    .patch(name, &PatchParams::apply("e2e-tests"), &Patch::Apply(instance(name, spec.clone())))
+                    .patch(
+                        name,
+                        &PatchParams::apply("e2e-tests"),
+                        &Patch::Apply(instance(name, spec.clone())),
+                    )
                     .await
                     .expect_err(&format!("{name}: the apiserver accepted an invalid spec"));
-                assert!(error.to_string().contains(expected), "{name}: message {error} lacks {expected:?}");
+                assert!(
+                    error.to_string().contains(expected),
+                    "{name}: message {error} lacks {expected:?}"
+                );
                 continue;
             }
         };
-        let error = api.create(&pp, &object).await.expect_err(&format!("{name}: the apiserver accepted an invalid spec"));
-        assert!(error.to_string().contains(expected), "{name}: message {error} lacks {expected:?}");
+        let error = api
+            .create(&pp, &object)
+            .await
+            .expect_err(&format!("{name}: the apiserver accepted an invalid spec"));
+        assert!(
+            error.to_string().contains(expected),
+            "{name}: message {error} lacks {expected:?}"
+        );
     }
 
     // Transition rules: storage may grow but never shrink, and its class is immutable.
-    let object: MySQLInstance = serde_json::from_value(instance("grow-only", valid.clone())).expect("valid");
+    let object: MySQLInstance =
+        serde_json::from_value(instance("grow-only", valid.clone())).expect("valid");
     api.create(&pp, &object).await.expect("valid spec accepted");
     let shrink = json!({"spec": {"storage": {"size": "512Mi"}}});
-    let error = api.patch("grow-only", &PatchParams::default(), &Patch::Merge(&shrink)).await.expect_err("shrink refused");
-    assert!(error.to_string().contains("storage.size can grow but never shrink"), "{error}");
+    let error = api
+        .patch("grow-only", &PatchParams::default(), &Patch::Merge(&shrink))
+        .await
+        .expect_err("shrink refused");
+    assert!(
+        error
+            .to_string()
+            .contains("storage.size can grow but never shrink"),
+        "{error}"
+    );
     let class = json!({"spec": {"storage": {"storageClassName": "other"}}});
-    let error = api.patch("grow-only", &PatchParams::default(), &Patch::Merge(&class)).await.expect_err("class change refused");
-    assert!(error.to_string().contains("storage.storageClassName is immutable"), "{error}");
+    let error = api
+        .patch("grow-only", &PatchParams::default(), &Patch::Merge(&class))
+        .await
+        .expect_err("class change refused");
+    assert!(
+        error
+            .to_string()
+            .contains("storage.storageClassName is immutable"),
+        "{error}"
+    );
     let grow = json!({"spec": {"storage": {"size": "2Gi"}}});
-    api.patch("grow-only", &PatchParams::default(), &Patch::Merge(&grow)).await.expect("growth accepted");
+    api.patch("grow-only", &PatchParams::default(), &Patch::Merge(&grow))
+        .await
+        .expect("growth accepted");
 }
