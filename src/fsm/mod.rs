@@ -470,3 +470,57 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod doc_tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    /// The edges of the table in docs/state-machine.md and of its Mermaid diagram, which must both equal
+    /// [`EDGES`].
+    #[test]
+    fn the_documented_edges_are_the_edges_in_code() {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/state-machine.md"
+        ))
+        .expect("doc");
+        let mut in_code: Vec<(Phase, Phase)> = EDGES.to_vec();
+        in_code.sort();
+
+        let mut table: Vec<(Phase, Phase)> = doc
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let (from, to) = (
+                    Phase::from_str(cells.get(1)?).ok()?,
+                    Phase::from_str(cells.get(2)?).ok()?,
+                );
+                Some((from, to))
+            })
+            .collect();
+        table.sort();
+        assert_eq!(
+            table, in_code,
+            "the transition table in docs/state-machine.md"
+        );
+
+        let mut diagram: Vec<(Phase, Phase)> = doc
+            .lines()
+            .filter_map(|line| {
+                let (from, rest) = line.trim().split_once("-->")?;
+                let to = rest.split(':').next()?.trim();
+                Some((
+                    Phase::from_str(from.trim()).ok()?,
+                    Phase::from_str(to).ok()?,
+                ))
+            })
+            .collect();
+        diagram.sort();
+        assert_eq!(
+            diagram, in_code,
+            "the Mermaid diagram in docs/state-machine.md"
+        );
+    }
+}

@@ -50,6 +50,59 @@ async fn install_crd(client: &Client) {
     .await;
 }
 
+/// A kubeconfig for the operator that authenticates as the ServiceAccount of deploy/operator.yaml, so the
+/// tests prove its least-privilege RBAC is enough.
+fn operator_kubeconfig(dir: &std::path::Path) -> PathBuf {
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/operator.yaml");
+    let rbac_only = std::fs::read_to_string(manifest).expect("deploy/operator.yaml");
+    let documents: Vec<&str> = rbac_only
+        .split("\n---\n")
+        .filter(|d| !d.contains("kind: Deployment"))
+        .collect();
+    let rbac = dir.join("rbac.yaml");
+    std::fs::write(&rbac, documents.join("\n---\n")).expect("rbac written");
+    kubectl(&[
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        rbac.to_str().expect("utf-8 path"),
+    ]);
+    let token = kubectl_in(
+        "mysqlinstance-system",
+        &["create", "token", "mysqlinstance-operator", "--duration=2h"],
+    );
+    let server = kubectl_in(
+        "default",
+        &[
+            "config",
+            "view",
+            "--minify",
+            "-o",
+            "jsonpath={.clusters[0].cluster.server}",
+        ],
+    );
+    let ca = kubectl_in(
+        "default",
+        &[
+            "config",
+            "view",
+            "--raw",
+            "--minify",
+            "-o",
+            "jsonpath={.clusters[0].cluster.certificate-authority}",
+        ],
+    );
+    let path = dir.join("operator.kubeconfig");
+    let config = format!(
+        "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: \"{server}\", certificate-authority: \"{ca}\"}}}}]\n\
+         users: [{{name: operator, user: {{token: \"{}\"}}}}]\ncontexts: [{{name: c, context: {{cluster: c, user: operator}}}}]\ncurrent-context: c\n",
+        token.trim()
+    );
+    std::fs::write(&path, config).expect("kubeconfig written");
+    path
+}
+
 /// A free port on 127.0.0.1.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -66,6 +119,7 @@ pub struct TestEnv {
     pub metrics_port: u16,
     operator: Option<Child>,
     log_path: PathBuf,
+    kubeconfig: PathBuf,
 }
 
 impl TestEnv {
@@ -92,12 +146,16 @@ impl TestEnv {
             .expect("namespace created");
         let log_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-logs");
         std::fs::create_dir_all(&log_dir).expect("log dir");
+        let kubeconfig_dir = log_dir.join(&namespace);
+        std::fs::create_dir_all(&kubeconfig_dir).expect("kubeconfig dir");
+        let kubeconfig = operator_kubeconfig(&kubeconfig_dir);
         let mut env = Self {
             client,
             log_path: log_dir.join(format!("{namespace}.log")),
             namespace,
             metrics_port: free_port(),
             operator: None,
+            kubeconfig,
         };
         env.start_operator();
         env
@@ -115,6 +173,7 @@ impl TestEnv {
             .args(["run", "--namespace", &self.namespace, "--concurrency", "2"])
             .arg(format!("--metrics-address=127.0.0.1:{}", self.metrics_port))
             .env("RUST_LOG", "info,mysqlinstance_operator=debug,kube=warn")
+            .env("KUBECONFIG", &self.kubeconfig)
             .env("BACKUP_IMAGE", "example.invalid/mysqlinstance-operator:e2e")
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
@@ -173,9 +232,12 @@ impl TestEnv {
 }
 
 pub fn kubectl_in(namespace: &str, args: &[&str]) -> String {
+    kubectl(&[&["-n", namespace], args].concat())
+}
+
+/// Runs kubectl against the test cluster; returns stdout, panics on failure.
+pub fn kubectl(args: &[&str]) -> String {
     let output = Command::new("kubectl")
-        .arg("-n")
-        .arg(namespace)
         .args(args)
         .output()
         .expect("kubectl runs");
