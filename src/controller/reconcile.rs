@@ -8,7 +8,9 @@ use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
+use opentelemetry::trace::{TraceContextExt, TraceId};
 use tracing::{Instrument, field, info, info_span, warn};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::observe::World;
 use super::{Context, RESYNC, apply, status};
@@ -18,7 +20,19 @@ use crate::fsm::{self, Transition};
 
 /// Reconciles one instance, recording duration, errors and a Warning Event on failure.
 pub async fn reconcile(instance: Arc<MySQLInstance>, ctx: Arc<Context>) -> Result<Action> {
-    let span = info_span!("reconcile", namespace = field::Empty, instance = %instance.name_any(), phase = field::Empty, writes = field::Empty);
+    let span = info_span!(
+        "reconcile",
+        namespace = field::Empty,
+        instance = %instance.name_any(),
+        phase = field::Empty,
+        writes = field::Empty,
+        trace_id = field::Empty,
+    );
+    // Puts the trace id in every log line of this reconcile, so logs lead to the trace.
+    let trace_id = span.context().span().span_context().trace_id();
+    if trace_id != TraceId::INVALID {
+        span.record("trace_id", field::display(trace_id));
+    }
     if let Some(ns) = instance.namespace() {
         span.record("namespace", ns.as_str());
     }
@@ -102,7 +116,7 @@ async fn record_transition(ctx: &Context, instance: &MySQLInstance, transition: 
         .phase_transitions
         .with_label_values(&[from, to])
         .inc();
-    info!(from, to, reason = %transition.reason, message = %transition.message, "phase transition");
+    info!(from, to, reason = %transition.reason, detail = %transition.message, "phase transition");
     let type_ = if transition.to == Phase::Degraded {
         EventType::Warning
     } else {
