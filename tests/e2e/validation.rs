@@ -186,10 +186,20 @@ async fn invalid_specs_are_refused_with_actionable_messages() {
         "{error}"
     );
     // `kubectl explain` shows the doc comments of the Rust types.
-    let explained = env.kubectl(&["explain", "mysqlinstances.spec.storage"]);
+    // kubectl wraps long lines, so compare with whitespace collapsed.
+    let explain = |field: &str| {
+        env.kubectl(&["explain", field])
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let explained = explain("mysqlinstances.spec.storage");
     assert!(explained.contains("Can grow, never shrink"), "{explained}");
-    let explained = env.kubectl(&["explain", "mysqlinstances.spec.backup.schedule"]);
-    assert!(explained.contains("5-field cron expression in UTC"), "{explained}");
+    let explained = explain("mysqlinstances.spec.backup.schedule");
+    assert!(
+        explained.contains("5-field cron expression in UTC"),
+        "{explained}"
+    );
 
     let grow = json!({"spec": {"storage": {"size": "2Gi"}}});
     api.patch("grow-only", &PatchParams::default(), &Patch::Merge(&grow))
