@@ -71,10 +71,7 @@ fn main() -> ExitCode {
 
 fn run(args: RunArgs) -> ExitCode {
     // kube and the OTLP exporter both speak TLS through rustls; pick its one crypto provider at startup.
-    if rustls::crypto::ring::default_provider()
-        .install_default()
-        .is_err()
-    {
+    if rustls::crypto::ring::default_provider().install_default().is_err() {
         eprintln!("warning: a TLS crypto provider was already installed");
     }
     let runtime = match tokio::runtime::Runtime::new() {
@@ -103,9 +100,9 @@ fn run(args: RunArgs) -> ExitCode {
 }
 
 async fn run_controller(args: RunArgs) -> Result<(), String> {
-    let client = kube::Client::try_default().await.map_err(|e| {
-        format!("cannot reach the cluster ({e}); set KUBECONFIG or run inside a pod")
-    })?;
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| format!("cannot reach the cluster ({e}); set KUBECONFIG or run inside a pod"))?;
     let metrics = Arc::new(Metrics::new().map_err(|e| format!("cannot register metrics: {e}"))?);
     let settings = OperatorSettings {
         backup_image: args.backup_image,
@@ -121,14 +118,12 @@ async fn run_controller(args: RunArgs) -> Result<(), String> {
         store: store.clone(),
         ready: AtomicBool::new(false),
     });
-    let (address, serve) = server::bind(args.metrics_address, state.clone())
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot listen on {}: {e}; pick another --metrics-address",
-                args.metrics_address
-            )
-        })?;
+    let (address, serve) = server::bind(args.metrics_address, state.clone()).await.map_err(|e| {
+        format!(
+            "cannot listen on {}: {e}; pick another --metrics-address",
+            args.metrics_address
+        )
+    })?;
     tokio::spawn(serve);
     tokio::spawn(async move {
         if store.wait_until_ready().await.is_ok() {

@@ -269,18 +269,7 @@ fn default_region() -> String {
 }
 
 /// What deleting the instance does to its data.
-#[derive(
-    schemars::JsonSchema,
-    Serialize,
-    Deserialize,
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    Display,
-)]
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Display)]
 pub enum DeletionPolicy {
     /// Keep the data volumes and the credentials Secret; a new instance of the same name reuses both.
     #[default]
@@ -415,10 +404,7 @@ mod tests {
 
     #[test]
     fn checked_in_crd_matches_the_rust_types() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/crds/mysqlinstances.mysqlinstance.io.yaml"
-        );
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/mysqlinstances.mysqlinstance.io.yaml");
         let checked_in = std::fs::read_to_string(path).expect("crds/ file exists");
         let generated = crd_yaml().expect("CRD renders");
         assert!(
@@ -434,16 +420,9 @@ mod tests {
         let fields = spec.as_object().expect("spec has properties");
         for (name, schema) in fields {
             let description = schema["description"].as_str().unwrap_or_default();
-            assert!(
-                description.len() > 10,
-                "spec.{name} has no useful description"
-            );
+            assert!(description.len() > 10, "spec.{name} has no useful description");
         }
-        assert!(
-            fields.len() >= 12,
-            "expected the full spec, found {}",
-            fields.len()
-        );
+        assert!(fields.len() >= 12, "expected the full spec, found {}", fields.len());
     }
 
     #[test]
@@ -458,10 +437,7 @@ mod tests {
             message.contains("backup.schedule") && message.contains("0 3 * * *"),
             "{message}"
         );
-        let fine = MySQLInstanceSpec {
-            backup: None,
-            ..spec
-        };
+        let fine = MySQLInstanceSpec { backup: None, ..spec };
         assert_eq!(fine.validate(), None);
     }
 }

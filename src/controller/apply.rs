@@ -21,12 +21,7 @@ use crate::error::{Error, Result};
 use crate::resources::{self, Credentials, SPEC_HASH_ANNOTATION};
 
 /// Applies every child of `instance`. Returns how many writes it made.
-pub async fn children(
-    ctx: &Context,
-    instance: &MySQLInstance,
-    namespace: &str,
-    world: &World,
-) -> Result<usize> {
+pub async fn children(ctx: &Context, instance: &MySQLInstance, namespace: &str, world: &World) -> Result<usize> {
     let client = &ctx.client;
     let mut writes = ensure_credentials(ctx, instance, namespace, world.secret.as_ref()).await?;
 
@@ -73,12 +68,7 @@ pub async fn children(
         world.statefulset.as_ref(),
     )
     .await?;
-    writes += grow_data_volumes(
-        &Api::namespaced(client.clone(), namespace),
-        instance,
-        &world.data_pvcs,
-    )
-    .await?;
+    writes += grow_data_volumes(&Api::namespaced(client.clone(), namespace), instance, &world.data_pvcs).await?;
 
     if let Some(pvc) = resources::backup_pvc(instance) {
         writes += apply(
@@ -94,10 +84,7 @@ pub async fn children(
         None if world.cronjob.is_some() => {
             info!(instance = %instance.name_any(), "backups disabled: deleting the backup CronJob");
             cronjobs
-                .delete(
-                    &resources::backup_cronjob_name(instance),
-                    &DeleteParams::background(),
-                )
+                .delete(&resources::backup_cronjob_name(instance), &DeleteParams::background())
                 .await?;
             writes += 1;
         }
@@ -147,13 +134,10 @@ async fn ensure_credentials(
     let desired_owners = resources::credentials_ownership(instance);
     let Some(existing) = existing else {
         let root_password = match &instance.spec.root_password_secret_ref {
-            Some(reference) => {
-                Some(read_root_password(&secrets, &reference.name, &reference.key).await?)
-            }
+            Some(reference) => Some(read_root_password(&secrets, &reference.name, &reference.key).await?),
             None => None,
         };
-        let secret =
-            resources::credentials_secret(instance, &Credentials::generate(root_password)?);
+        let secret = resources::credentials_secret(instance, &Credentials::generate(root_password)?);
         let params = PostParams {
             field_manager: Some(FIELD_MANAGER.to_owned()),
             ..PostParams::default()
@@ -173,11 +157,7 @@ async fn ensure_credentials(
     }
     let patch = json!({ "metadata": { "ownerReferences": desired_owners } });
     secrets
-        .patch(
-            &existing.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
+        .patch(&existing.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
     Ok(1)
 }
@@ -213,12 +193,8 @@ async fn grow_data_volumes(
             .map(|q| q.0.as_str());
         if current.is_some_and(|c| resources::is_larger(want, c)) {
             let patch = json!({ "spec": { "resources": { "requests": { "storage": want } } } });
-            api.patch(
-                &pvc.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await?;
+            api.patch(&pvc.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
             info!(pvc = %pvc.name_any(), size = %want, "growing data volume");
             writes += 1;
         }

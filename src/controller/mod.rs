@@ -60,10 +60,7 @@ impl Context {
 
     /// Per-object exponential backoff: 1s, 2s, 4s ... capped at 5 minutes; reset by a successful reconcile.
     fn backoff(&self, instance: &MySQLInstance) -> Duration {
-        let mut failures = self
-            .failures
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let count = failures.entry(ObjectRef::from(instance)).or_insert(0);
         *count = count.saturating_add(1);
         Duration::from_secs(1u64 << (*count - 1).min(9)).min(RESYNC)
@@ -104,10 +101,7 @@ fn instance_of<K: ResourceExt>(child: K) -> Option<ObjectRef<MySQLInstance>> {
 }
 
 /// Runs the controller until `shutdown` resolves. Returns the store of instances for metrics.
-pub fn controller(
-    ctx: Arc<Context>,
-    run: &RunConfig,
-) -> (Store<MySQLInstance>, impl futures::Future<Output = ()>) {
+pub fn controller(ctx: Arc<Context>, run: &RunConfig) -> (Store<MySQLInstance>, impl futures::Future<Output = ()>) {
     let client = &ctx.client;
     let ns = run.namespace.as_deref();
     let owned = || watcher::Config::default().labels(MANAGED_BY);

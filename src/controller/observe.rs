@@ -38,9 +38,8 @@ impl World {
         let cronjobs: Api<CronJob> = Api::namespaced(client.clone(), namespace);
         let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
         let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
-        let selector = ListParams::default().labels(&format!(
-            "{INSTANCE_LABEL}={name},app.kubernetes.io/component=backup"
-        ));
+        let selector =
+            ListParams::default().labels(&format!("{INSTANCE_LABEL}={name},app.kubernetes.io/component=backup"));
         let (secret_name, config_map_name) = (
             resources::credentials_secret_name(instance),
             resources::config_map_name(instance),
@@ -50,16 +49,7 @@ impl World {
             resources::backup_cronjob_name(instance),
         );
         let backup_pvc_name = resources::backup_pvc_name(instance);
-        let (
-            secret,
-            config_map,
-            service,
-            headless_service,
-            statefulset,
-            cronjob,
-            backup_pvc,
-            job_list,
-        ) = futures::try_join!(
+        let (secret, config_map, service, headless_service, statefulset, cronjob, backup_pvc, job_list) = futures::try_join!(
             secrets.get_opt(&secret_name),
             config_maps.get_opt(&config_map_name),
             services.get_opt(&name),
@@ -71,10 +61,7 @@ impl World {
         )?;
         let mut data_pvcs = Vec::new();
         for ordinal in 0..u32::try_from(instance.spec.replicas.max(0)).unwrap_or_default() {
-            if let Some(pvc) = pvcs
-                .get_opt(&resources::data_claim_name(instance, ordinal))
-                .await?
-            {
+            if let Some(pvc) = pvcs.get_opt(&resources::data_claim_name(instance, ordinal)).await? {
                 data_pvcs.push(pvc);
             }
         }
@@ -127,17 +114,12 @@ impl World {
 
     /// The newest successful backup, if one of the retained Jobs is.
     pub fn last_successful_backup(&self) -> Option<LastBackup> {
-        let job = self
-            .backup_jobs
-            .iter()
-            .find(|j| job_outcome(j) == Some(true))?;
+        let job = self.backup_jobs.iter().find(|j| job_outcome(j) == Some(true))?;
         let status = job.status.as_ref()?;
         let started = status.start_time.clone();
         let completed = status.completion_time.clone();
         let duration = match (&started, &completed) {
-            (Some(s), Some(c)) => {
-                Some((c.0.as_millisecond() - s.0.as_millisecond()) as f64 / 1000.0)
-            }
+            (Some(s), Some(c)) => Some((c.0.as_millisecond() - s.0.as_millisecond()) as f64 / 1000.0),
             _ => None,
         };
         Some(LastBackup {
@@ -153,11 +135,7 @@ impl World {
 /// `Some(true)` for a complete Job, `Some(false)` for a failed one, `None` while it runs.
 fn job_outcome(job: &Job) -> Option<bool> {
     let conditions = job.status.as_ref()?.conditions.as_ref()?;
-    let holds = |type_: &str| {
-        conditions
-            .iter()
-            .any(|c| c.type_ == type_ && c.status == "True")
-    };
+    let holds = |type_: &str| conditions.iter().any(|c| c.type_ == type_ && c.status == "True");
     if holds("Complete") {
         Some(true)
     } else if holds("Failed") {
@@ -175,7 +153,6 @@ fn rollout_in_progress(sts: &StatefulSet) -> bool {
     };
     let generation_seen = status.observed_generation >= sts.metadata.generation;
     let desired = sts.spec.replicas.unwrap_or(1);
-    let revisions_match =
-        status.update_revision.is_none() || status.current_revision == status.update_revision;
+    let revisions_match = status.update_revision.is_none() || status.current_revision == status.update_revision;
     !(generation_seen && revisions_match && status.updated_replicas.unwrap_or(0) >= desired)
 }

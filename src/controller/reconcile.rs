@@ -50,10 +50,7 @@ pub async fn reconcile(instance: Arc<MySQLInstance>, ctx: Arc<Context>) -> Resul
         }
         Err(error) => {
             let reason: &'static str = error.category().into();
-            ctx.metrics
-                .reconcile_errors
-                .with_label_values(&[reason])
-                .inc();
+            ctx.metrics.reconcile_errors.with_label_values(&[reason]).inc();
             publish(
                 &ctx,
                 &instance,
@@ -78,11 +75,7 @@ async fn reconcile_instance(instance: &MySQLInstance, ctx: &Context) -> Result<(
         .in_scope(|| World::read(&ctx.client, instance, &namespace))
         .await?;
     let observed = world.observed(instance);
-    let phase = instance
-        .status
-        .as_ref()
-        .and_then(|s| s.phase)
-        .unwrap_or(Phase::Pending);
+    let phase = instance.status.as_ref().and_then(|s| s.phase).unwrap_or(Phase::Pending);
     let transition = info_span!("decide").in_scope(|| fsm::step(phase, &observed));
     span.record("phase", field::display(transition.to));
 
@@ -112,10 +105,7 @@ async fn reconcile_instance(instance: &MySQLInstance, ctx: &Context) -> Result<(
 
 async fn record_transition(ctx: &Context, instance: &MySQLInstance, transition: &Transition) {
     let (from, to): (&'static str, &'static str) = (transition.from.into(), transition.to.into());
-    ctx.metrics
-        .phase_transitions
-        .with_label_values(&[from, to])
-        .inc();
+    ctx.metrics.phase_transitions.with_label_values(&[from, to]).inc();
     info!(from, to, reason = %transition.reason, detail = %transition.message, "phase transition");
     let type_ = if transition.to == Phase::Degraded {
         EventType::Warning
@@ -123,26 +113,11 @@ async fn record_transition(ctx: &Context, instance: &MySQLInstance, transition: 
         EventType::Normal
     };
     let note = format!("{from} -> {to}: {}", transition.message);
-    publish(
-        ctx,
-        instance,
-        type_,
-        transition.reason.into(),
-        note,
-        "PhaseTransition",
-    )
-    .await;
+    publish(ctx, instance, type_, transition.reason.into(), note, "PhaseTransition").await;
 }
 
 /// Events are best effort: failing to publish one must not fail the reconcile.
-async fn publish(
-    ctx: &Context,
-    instance: &MySQLInstance,
-    type_: EventType,
-    reason: &str,
-    note: String,
-    action: &str,
-) {
+async fn publish(ctx: &Context, instance: &MySQLInstance, type_: EventType, reason: &str, note: String, action: &str) {
     let event = Event {
         type_,
         reason: reason.to_owned(),
@@ -150,11 +125,7 @@ async fn publish(
         action: action.to_owned(),
         secondary: None,
     };
-    if let Err(error) = ctx
-        .recorder
-        .publish(&event, &instance.object_ref(&()))
-        .await
-    {
+    if let Err(error) = ctx.recorder.publish(&event, &instance.object_ref(&())).await {
         warn!(%error, "could not publish an Event");
     }
 }

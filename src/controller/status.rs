@@ -26,18 +26,10 @@ pub fn desired(
     let wanted = conditions::desired(transition, observed, backups_enabled);
     MySQLInstanceStatus {
         phase: Some(transition.to),
-        conditions: conditions::merge(
-            &current.conditions,
-            wanted,
-            instance.metadata.generation,
-            now,
-        ),
+        conditions: conditions::merge(&current.conditions, wanted, instance.metadata.generation, now),
         observed_generation: instance.metadata.generation,
         ready_replicas: observed.ready_replicas,
-        ready: Some(format!(
-            "{}/{}",
-            observed.ready_replicas, observed.desired_replicas
-        )),
+        ready: Some(format!("{}/{}", observed.ready_replicas, observed.desired_replicas)),
         endpoint: Some(resources::endpoint(instance)),
         secret_name: observed
             .credentials_ready

@@ -43,11 +43,7 @@ pub struct Desired {
 }
 
 /// The conditions an instance should carry after `transition`.
-pub fn desired(
-    transition: &Transition,
-    observed: &Observed,
-    backups_enabled: bool,
-) -> Vec<Desired> {
+pub fn desired(transition: &Transition, observed: &Observed, backups_enabled: bool) -> Vec<Desired> {
     let reason: &'static str = transition.reason.into();
     let phase_condition = |type_, holds: bool| Desired {
         type_,
@@ -92,16 +88,9 @@ pub fn desired(
             Some(false) => (
                 Status::False,
                 "BackupFailed",
-                format!(
-                    "{} backup(s) failed in a row",
-                    observed.consecutive_backup_failures
-                ),
+                format!("{} backup(s) failed in a row", observed.consecutive_backup_failures),
             ),
-            None => (
-                Status::Unknown,
-                "NoBackupYet",
-                "no backup has finished yet".to_owned(),
-            ),
+            None => (Status::Unknown, "NoBackupYet", "no backup has finished yet".to_owned()),
         };
         conditions.push(Desired {
             type_: ConditionType::BackupSucceeded,
@@ -123,12 +112,7 @@ pub fn desired(
 
 /// Turns desired conditions into metav1.Conditions, keeping `lastTransitionTime` from `current` for every
 /// condition whose status did not flip. Conditions not desired any more are dropped.
-pub fn merge(
-    current: &[Condition],
-    desired: Vec<Desired>,
-    generation: Option<i64>,
-    now: &Time,
-) -> Vec<Condition> {
+pub fn merge(current: &[Condition], desired: Vec<Desired>, generation: Option<i64>, now: &Time) -> Vec<Condition> {
     desired
         .into_iter()
         .map(|d| {
@@ -161,28 +145,15 @@ mod tests {
         Time(Timestamp::from_second(seconds).expect("valid timestamp"))
     }
 
-    fn healthy() -> Observed {
-        Observed {
-            credentials_ready: true,
-            statefulset_exists: true,
-            desired_replicas: 1,
-            ready_replicas: 1,
-            ..Observed::default()
-        }
-    }
-
     fn find<'a>(conditions: &'a [Condition], type_: &str) -> &'a Condition {
-        conditions
-            .iter()
-            .find(|c| c.type_ == type_)
-            .expect("condition present")
+        conditions.iter().find(|c| c.type_ == type_).expect("condition present")
     }
 
     #[test]
     fn backing_up_keeps_ready_true() {
         let observed = Observed {
             backup_running: true,
-            ..healthy()
+            ..Observed::healthy()
         };
         let t = step(Phase::Ready, &observed);
         let conditions = merge(&[], desired(&t, &observed, true), Some(1), &at(10));
@@ -194,7 +165,7 @@ mod tests {
 
     #[test]
     fn last_transition_time_moves_only_when_status_flips() {
-        let observed = healthy();
+        let observed = Observed::healthy();
         let t = step(Phase::Ready, &observed);
         let first = merge(&[], desired(&t, &observed, false), Some(1), &at(10));
         let again = merge(&first, desired(&t, &observed, false), Some(2), &at(20));
@@ -203,7 +174,7 @@ mod tests {
 
         let sick = Observed {
             ready_replicas: 0,
-            ..healthy()
+            ..Observed::healthy()
         };
         let t = step(Phase::Ready, &sick);
         assert_eq!(t.reason, Reason::ReplicasNotReady);
@@ -221,14 +192,14 @@ mod tests {
     fn optional_conditions_come_and_go() {
         let paused = Observed {
             paused: true,
-            ..healthy()
+            ..Observed::healthy()
         };
         let t = step(Phase::Ready, &paused);
         let with = merge(&[], desired(&t, &paused, false), None, &at(1));
         assert_eq!(find(&with, "Paused").status, "True");
         assert!(with.iter().all(|c| c.type_ != "BackupSucceeded"));
-        let t = step(Phase::Ready, &healthy());
-        let without = merge(&with, desired(&t, &healthy(), false), None, &at(2));
+        let t = step(Phase::Ready, &Observed::healthy());
+        let without = merge(&with, desired(&t, &Observed::healthy(), false), None, &at(2));
         assert!(without.iter().all(|c| c.type_ != "Paused"));
     }
 }

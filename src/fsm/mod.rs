@@ -38,6 +38,18 @@ pub struct Observed {
 pub const BACKUP_FAILURES_DEGRADED: i32 = 3;
 
 impl Observed {
+    /// A provisioned instance with every replica ready and nothing else going on.
+    #[cfg(test)]
+    pub(crate) fn healthy() -> Self {
+        Self {
+            credentials_ready: true,
+            statefulset_exists: true,
+            desired_replicas: 1,
+            ready_replicas: 1,
+            ..Self::default()
+        }
+    }
+
     fn all_replicas_ready(&self) -> bool {
         self.statefulset_exists && self.ready_replicas >= self.desired_replicas
     }
@@ -161,11 +173,7 @@ fn from_provisioning(observed: &Observed) -> Decision {
             replicas_message(observed),
         )
     } else {
-        (
-            Phase::Ready,
-            Reason::AllReplicasReady,
-            replicas_message(observed),
-        )
+        (Phase::Ready, Reason::AllReplicasReady, replicas_message(observed))
     }
 }
 
@@ -179,19 +187,12 @@ fn serving(observed: &Observed) -> Decision {
             format!("rolling out a change: {}", replicas_message(observed)),
         )
     } else if !observed.all_replicas_ready() {
-        (
-            Phase::Degraded,
-            Reason::ReplicasNotReady,
-            replicas_message(observed),
-        )
+        (Phase::Degraded, Reason::ReplicasNotReady, replicas_message(observed))
     } else if observed.consecutive_backup_failures >= BACKUP_FAILURES_DEGRADED {
         (
             Phase::Degraded,
             Reason::BackupsFailing,
-            format!(
-                "the last {} backups failed",
-                observed.consecutive_backup_failures
-            ),
+            format!("the last {} backups failed", observed.consecutive_backup_failures),
         )
     } else if observed.backup_running {
         (
@@ -200,11 +201,7 @@ fn serving(observed: &Observed) -> Decision {
             "a backup is running; the database keeps serving".to_owned(),
         )
     } else {
-        (
-            Phase::Ready,
-            Reason::AllReplicasReady,
-            replicas_message(observed),
-        )
+        (Phase::Ready, Reason::AllReplicasReady, replicas_message(observed))
     }
 }
 
@@ -215,11 +212,7 @@ fn from_ready(observed: &Observed) -> Decision {
 fn from_backing_up(observed: &Observed) -> Decision {
     let (to, reason, message) = serving(observed);
     match (to, observed.last_backup_succeeded) {
-        (Phase::Ready, Some(true)) => (
-            to,
-            Reason::BackupCompleted,
-            "the backup completed".to_owned(),
-        ),
+        (Phase::Ready, Some(true)) => (to, Reason::BackupCompleted, "the backup completed".to_owned()),
         (Phase::Ready, Some(false)) => (
             to,
             Reason::BackupFailed,
@@ -250,16 +243,6 @@ mod tests {
     use proptest::prelude::*;
     use strum::IntoEnumIterator;
 
-    fn healthy() -> Observed {
-        Observed {
-            credentials_ready: true,
-            statefulset_exists: true,
-            desired_replicas: 1,
-            ready_replicas: 1,
-            ..Observed::default()
-        }
-    }
-
     #[test]
     fn pending_waits_for_credentials_then_provisions() {
         let waiting = step(Phase::Pending, &Observed::default());
@@ -267,7 +250,7 @@ mod tests {
             (waiting.to, waiting.reason),
             (Phase::Pending, Reason::CredentialsPending)
         );
-        let ready = step(Phase::Pending, &healthy());
+        let ready = step(Phase::Pending, &Observed::healthy());
         assert_eq!(
             (ready.to, ready.reason),
             (Phase::Provisioning, Reason::CredentialsReady)
@@ -278,26 +261,20 @@ mod tests {
     fn provisioning_becomes_ready_only_when_replicas_are_ready_and_rolled_out() {
         let not_ready = Observed {
             ready_replicas: 0,
-            ..healthy()
+            ..Observed::healthy()
         };
-        assert_eq!(
-            step(Phase::Provisioning, &not_ready).to,
-            Phase::Provisioning
-        );
+        assert_eq!(step(Phase::Provisioning, &not_ready).to, Phase::Provisioning);
         let rolling = Observed {
             rollout_in_progress: true,
-            ..healthy()
+            ..Observed::healthy()
         };
         assert_eq!(step(Phase::Provisioning, &rolling).to, Phase::Provisioning);
         let missing = Observed {
             statefulset_exists: false,
-            ..healthy()
+            ..Observed::healthy()
         };
-        assert_eq!(
-            step(Phase::Provisioning, &missing).reason,
-            Reason::CreatingStatefulSet
-        );
-        assert_eq!(step(Phase::Provisioning, &healthy()).to, Phase::Ready);
+        assert_eq!(step(Phase::Provisioning, &missing).reason, Reason::CreatingStatefulSet);
+        assert_eq!(step(Phase::Provisioning, &Observed::healthy()).to, Phase::Ready);
     }
 
     #[test]
@@ -305,7 +282,7 @@ mod tests {
         let unhealthy_during_backup = Observed {
             ready_replicas: 0,
             backup_running: true,
-            ..healthy()
+            ..Observed::healthy()
         };
         for phase in [Phase::Ready, Phase::BackingUp, Phase::Degraded] {
             let t = step(phase, &unhealthy_during_backup);
@@ -321,22 +298,19 @@ mod tests {
     fn backup_lifecycle() {
         let running = Observed {
             backup_running: true,
-            ..healthy()
+            ..Observed::healthy()
         };
         assert_eq!(step(Phase::Ready, &running).to, Phase::BackingUp);
         assert_eq!(step(Phase::BackingUp, &running).to, Phase::BackingUp);
         let done = Observed {
             last_backup_succeeded: Some(true),
-            ..healthy()
+            ..Observed::healthy()
         };
-        assert_eq!(
-            step(Phase::BackingUp, &done).reason,
-            Reason::BackupCompleted
-        );
+        assert_eq!(step(Phase::BackingUp, &done).reason, Reason::BackupCompleted);
         let failed = Observed {
             last_backup_succeeded: Some(false),
             consecutive_backup_failures: 1,
-            ..healthy()
+            ..Observed::healthy()
         };
         let t = step(Phase::BackingUp, &failed);
         assert_eq!((t.to, t.reason), (Phase::Ready, Reason::BackupFailed));
@@ -347,12 +321,12 @@ mod tests {
         let failing = Observed {
             last_backup_succeeded: Some(false),
             consecutive_backup_failures: BACKUP_FAILURES_DEGRADED,
-            ..healthy()
+            ..Observed::healthy()
         };
         assert_eq!(step(Phase::Ready, &failing).reason, Reason::BackupsFailing);
         let recovered = Observed {
             last_backup_succeeded: Some(true),
-            ..healthy()
+            ..Observed::healthy()
         };
         let t = step(Phase::Degraded, &recovered);
         assert_eq!((t.to, t.reason), (Phase::Ready, Reason::Recovered));
@@ -363,7 +337,7 @@ mod tests {
         let rolling = Observed {
             rollout_in_progress: true,
             ready_replicas: 0,
-            ..healthy()
+            ..Observed::healthy()
         };
         for phase in [Phase::Ready, Phase::BackingUp, Phase::Degraded] {
             let t = step(phase, &rolling);
@@ -380,11 +354,11 @@ mod tests {
         let paused = Observed {
             paused: true,
             ready_replicas: 0,
-            ..healthy()
+            ..Observed::healthy()
         };
         let invalid = Observed {
             spec_error: Some("bad cron".into()),
-            ..healthy()
+            ..Observed::healthy()
         };
         for phase in Phase::iter() {
             let t = step(phase, &paused);
@@ -447,19 +421,19 @@ mod tests {
     #[test]
     fn every_edge_in_the_table_is_reachable() {
         let samples = [
-            healthy(),
+            Observed::healthy(),
             Observed::default(),
             Observed {
                 ready_replicas: 0,
-                ..healthy()
+                ..Observed::healthy()
             },
             Observed {
                 backup_running: true,
-                ..healthy()
+                ..Observed::healthy()
             },
             Observed {
                 rollout_in_progress: true,
-                ..healthy()
+                ..Observed::healthy()
             },
         ];
         for &(from, to) in EDGES {
@@ -481,11 +455,7 @@ mod doc_tests {
     /// [`EDGES`].
     #[test]
     fn the_documented_edges_are_the_edges_in_code() {
-        let doc = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/docs/state-machine.md"
-        ))
-        .expect("doc");
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/state-machine.md")).expect("doc");
         let mut in_code: Vec<(Phase, Phase)> = EDGES.to_vec();
         in_code.sort();
 
@@ -501,26 +471,17 @@ mod doc_tests {
             })
             .collect();
         table.sort();
-        assert_eq!(
-            table, in_code,
-            "the transition table in docs/state-machine.md"
-        );
+        assert_eq!(table, in_code, "the transition table in docs/state-machine.md");
 
         let mut diagram: Vec<(Phase, Phase)> = doc
             .lines()
             .filter_map(|line| {
                 let (from, rest) = line.trim().split_once("-->")?;
                 let to = rest.split(':').next()?.trim();
-                Some((
-                    Phase::from_str(from.trim()).ok()?,
-                    Phase::from_str(to).ok()?,
-                ))
+                Some((Phase::from_str(from.trim()).ok()?, Phase::from_str(to).ok()?))
             })
             .collect();
         diagram.sort();
-        assert_eq!(
-            diagram, in_code,
-            "the Mermaid diagram in docs/state-machine.md"
-        );
+        assert_eq!(diagram, in_code, "the Mermaid diagram in docs/state-machine.md");
     }
 }

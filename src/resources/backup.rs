@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
     Container, EnvVar, EnvVarSource, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-    PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec, SecretKeySelector, Volume,
-    VolumeResourceRequirements,
+    PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec, SecretKeySelector, Volume, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -16,8 +15,7 @@ use kube::ResourceExt;
 use super::OperatorSettings;
 use super::metadata::{Component, child_metadata, labels};
 use super::statefulset::{
-    client_cnf_path, credentials_volume, empty_dir, mount, restricted_container_security,
-    restricted_pod_security,
+    client_cnf_path, credentials_volume, empty_dir, mount, restricted_container_security, restricted_pod_security,
 };
 use crate::api::{BackupSpec, DeletionPolicy, MySQLInstance};
 
@@ -46,20 +44,12 @@ pub fn backup_pvc(instance: &MySQLInstance) -> Option<PersistentVolumeClaim> {
     let pvc = enabled_backup(instance)?.destination.pvc.as_ref()?;
     let owned = instance.spec.deletion_policy == DeletionPolicy::Delete;
     Some(PersistentVolumeClaim {
-        metadata: child_metadata(
-            instance,
-            backup_pvc_name(instance),
-            Component::Backup,
-            owned,
-        ),
+        metadata: child_metadata(instance, backup_pvc_name(instance), Component::Backup, owned),
         spec: Some(PersistentVolumeClaimSpec {
             access_modes: Some(vec!["ReadWriteOnce".to_owned()]),
             storage_class_name: pvc.storage_class_name.clone(),
             resources: Some(VolumeResourceRequirements {
-                requests: Some(BTreeMap::from([(
-                    "storage".to_owned(),
-                    Quantity(pvc.size.clone()),
-                )])),
+                requests: Some(BTreeMap::from([("storage".to_owned(), Quantity(pvc.size.clone()))])),
                 ..VolumeResourceRequirements::default()
             }),
             ..PersistentVolumeClaimSpec::default()
@@ -119,10 +109,7 @@ pub fn backup_cronjob(instance: &MySQLInstance, settings: &OperatorSettings) -> 
             value: Some(s3.region.clone()),
             ..EnvVar::default()
         });
-        let prefix = s3
-            .prefix
-            .clone()
-            .unwrap_or_else(|| format!("{namespace}/{name}"));
+        let prefix = s3.prefix.clone().unwrap_or_else(|| format!("{namespace}/{name}"));
         format!("s3://{}/{}", s3.bucket, prefix.trim_matches('/'))
     } else {
         return None;
@@ -163,12 +150,7 @@ pub fn backup_cronjob(instance: &MySQLInstance, settings: &OperatorSettings) -> 
     };
     let pod_labels = labels(instance, Component::Backup);
     Some(CronJob {
-        metadata: child_metadata(
-            instance,
-            backup_cronjob_name(instance),
-            Component::Backup,
-            true,
-        ),
+        metadata: child_metadata(instance, backup_cronjob_name(instance), Component::Backup, true),
         spec: CronJobSpec {
             schedule: backup.schedule.clone(),
             time_zone: Some("Etc/UTC".to_owned()),

@@ -28,13 +28,7 @@ pub fn config_map_name(instance: &MySQLInstance) -> String {
 /// The `[mysqld]` section built from the defaults and `spec.config`, one sorted `key = value` line each.
 pub fn my_cnf(instance: &MySQLInstance) -> String {
     let mut settings: BTreeMap<&str, &str> = DEFAULTS.iter().copied().collect();
-    settings.extend(
-        instance
-            .spec
-            .config
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str())),
-    );
+    settings.extend(instance.spec.config.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let mut cnf = String::from("[mysqld]\n");
     for (key, value) in settings {
         cnf.push_str(&format!("{key} = {value}\n"));
@@ -45,12 +39,7 @@ pub fn my_cnf(instance: &MySQLInstance) -> String {
 /// The ConfigMap.
 pub fn config_map(instance: &MySQLInstance) -> ConfigMap {
     ConfigMap {
-        metadata: child_metadata(
-            instance,
-            config_map_name(instance),
-            Component::Database,
-            true,
-        ),
+        metadata: child_metadata(instance, config_map_name(instance), Component::Database, true),
         data: Some(BTreeMap::from([(MY_CNF_KEY.to_owned(), my_cnf(instance))])),
         ..ConfigMap::default()
     }

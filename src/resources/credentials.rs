@@ -96,18 +96,12 @@ pub fn credentials_ownership(instance: &MySQLInstance) -> Vec<OwnerReference> {
 /// The credentials Secret. Created only when absent; never applied over an existing one.
 pub fn credentials_secret(instance: &MySQLInstance, credentials: &Credentials) -> Secret {
     let user = instance.spec.user.clone().unwrap_or_default();
-    let client_cnf = format!(
-        "[client]\nuser = root\npassword = \"{}\"\n",
-        credentials.root_password
-    );
+    let client_cnf = format!("[client]\nuser = root\npassword = \"{}\"\n", credentials.root_password);
     let entries = [
         (keys::ROOT_PASSWORD, credentials.root_password.clone()),
         (keys::USERNAME, user),
         (keys::PASSWORD, credentials.user_password.clone()),
-        (
-            keys::DATABASE,
-            instance.spec.database.clone().unwrap_or_default(),
-        ),
+        (keys::DATABASE, instance.spec.database.clone().unwrap_or_default()),
         (
             keys::HOST,
             super::endpoint(instance)
@@ -117,12 +111,7 @@ pub fn credentials_secret(instance: &MySQLInstance, credentials: &Credentials) -
         (keys::PORT, MYSQL_PORT.to_string()),
         (keys::CLIENT_CNF, client_cnf),
     ];
-    let mut metadata = child_metadata(
-        instance,
-        credentials_secret_name(instance),
-        Component::Database,
-        false,
-    );
+    let mut metadata = child_metadata(instance, credentials_secret_name(instance), Component::Database, false);
     let ownership = credentials_ownership(instance);
     metadata.owner_references = (!ownership.is_empty()).then_some(ownership);
     Secret {
@@ -145,9 +134,7 @@ mod tests {
 
     #[test]
     fn passwords_are_long_random_and_alphanumeric() {
-        let passwords: HashSet<String> = (0..200)
-            .map(|_| random_password().expect("csprng"))
-            .collect();
+        let passwords: HashSet<String> = (0..200).map(|_| random_password().expect("csprng")).collect();
         assert_eq!(passwords.len(), 200, "200 draws gave a repeat");
         for p in &passwords {
             assert_eq!(p.len(), PASSWORD_LENGTH);

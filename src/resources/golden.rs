@@ -65,10 +65,7 @@ fn golden_children_of_a_plain_instance() {
     check("plain-configmap", &config_map(&i));
     check("plain-service", &service(&i));
     check("plain-headless-service", &headless_service(&i));
-    check(
-        "plain-statefulset",
-        &statefulset(&i, "10Gi").expect("builds"),
-    );
+    check("plain-statefulset", &statefulset(&i, "10Gi").expect("builds"));
     assert!(backup_cronjob(&i, &settings()).is_none());
     assert!(backup_pvc(&i).is_none());
 }
@@ -80,18 +77,12 @@ fn golden_children_with_backups() {
         "pvc-backup-cronjob",
         &backup_cronjob(&pvc, &settings()).expect("enabled"),
     );
-    check(
-        "pvc-backup-pvc",
-        &backup_pvc(&pvc).expect("pvc destination"),
-    );
+    check("pvc-backup-pvc", &backup_pvc(&pvc).expect("pvc destination"));
     let s3 = with_backups(
         serde_json::json!({"s3": {"bucket": "backups", "endpoint": "http://127.0.0.1:9000", "forcePathStyle": true, "credentialsSecret": "s3-creds"}}),
         "Retain",
     );
-    check(
-        "s3-backup-cronjob",
-        &backup_cronjob(&s3, &settings()).expect("enabled"),
-    );
+    check("s3-backup-cronjob", &backup_cronjob(&s3, &settings()).expect("enabled"));
     assert!(backup_pvc(&s3).is_none());
 }
 
@@ -113,19 +104,10 @@ fn ownership_follows_the_deletion_policy() {
         user_password: "u".into(),
     };
     assert!(
-        credentials_secret(&retain, &creds)
-            .metadata
-            .owner_references
-            .is_none(),
+        credentials_secret(&retain, &creds).metadata.owner_references.is_none(),
         "Retain keeps the Secret alive"
     );
-    assert!(
-        backup_pvc(&retain)
-            .expect("pvc")
-            .metadata
-            .owner_references
-            .is_none()
-    );
+    assert!(backup_pvc(&retain).expect("pvc").metadata.owner_references.is_none());
     assert_eq!(
         credentials_secret(&delete, &creds)
             .metadata
@@ -147,10 +129,7 @@ fn ownership_follows_the_deletion_policy() {
         service(&retain).metadata,
         statefulset(&retain, "1Gi").expect("builds").metadata,
     ] {
-        assert_eq!(
-            owned.owner_references.expect("owned")[0].controller,
-            Some(true)
-        );
+        assert_eq!(owned.owner_references.expect("owned")[0].controller, Some(true));
     }
 }
 
@@ -176,8 +155,7 @@ fn argv_strings(value: &serde_json::Value, out: &mut Vec<String>) {
 fn no_password_reaches_a_command_line() {
     let i = with_backups(serde_json::json!({"pvc": {"size": "1Gi"}}), "Retain");
     let sts = serde_json::to_value(statefulset(&i, "1Gi").expect("builds")).expect("json");
-    let cron =
-        serde_json::to_value(backup_cronjob(&i, &settings()).expect("enabled")).expect("json");
+    let cron = serde_json::to_value(backup_cronjob(&i, &settings()).expect("enabled")).expect("json");
     for rendered in [sts, cron] {
         let mut argv = Vec::new();
         argv_strings(&rendered, &mut argv);

@@ -48,10 +48,7 @@ pub fn labels(instance: &MySQLInstance, component: Component) -> BTreeMap<String
     BTreeMap::from([
         ("app.kubernetes.io/name".to_owned(), "mysql".to_owned()),
         ("app.kubernetes.io/instance".to_owned(), instance.name_any()),
-        (
-            "app.kubernetes.io/component".to_owned(),
-            component.as_str().to_owned(),
-        ),
+        ("app.kubernetes.io/component".to_owned(), component.as_str().to_owned()),
         (
             "app.kubernetes.io/managed-by".to_owned(),
             "mysqlinstance-operator".to_owned(),
@@ -66,12 +63,7 @@ pub fn labels(instance: &MySQLInstance, component: Component) -> BTreeMap<String
 
 /// Metadata of a child named `name`; owned by the instance when `owned`, so garbage collection removes it
 /// with the instance.
-pub fn child_metadata(
-    instance: &MySQLInstance,
-    name: String,
-    component: Component,
-    owned: bool,
-) -> ObjectMeta {
+pub fn child_metadata(instance: &MySQLInstance, name: String, component: Component, owned: bool) -> ObjectMeta {
     ObjectMeta {
         name: Some(name),
         namespace: instance.namespace(),
@@ -92,8 +84,6 @@ pub fn spec_hash_of<T: Serialize>(value: &T) -> Result<String, serde_json::Error
 /// Stamps `object` with the hash of its desired form.
 pub fn with_spec_hash<K: Resource + Serialize>(mut object: K) -> Result<K, serde_json::Error> {
     let hash = spec_hash_of(&object)?;
-    object
-        .annotations_mut()
-        .insert(SPEC_HASH_ANNOTATION.to_owned(), hash);
+    object.annotations_mut().insert(SPEC_HASH_ANNOTATION.to_owned(), hash);
     Ok(object)
 }

@@ -3,14 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{
-    StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
-};
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    ExecAction, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, SeccompProfile, SecretVolumeSource, SecurityContext, Volume,
-    VolumeMount, VolumeResourceRequirements,
+    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, ExecAction,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -39,10 +36,7 @@ pub fn data_claim_name(instance: &MySQLInstance, ordinal: u32) -> String {
 /// volume is only ever grown, never rewritten over a notation difference such as `1Gi` against `1024Mi`.
 pub fn is_larger(want: &str, current: &str) -> bool {
     use kube_quantity::ParsedQuantity;
-    match (
-        ParsedQuantity::try_from(want),
-        ParsedQuantity::try_from(current),
-    ) {
+    match (ParsedQuantity::try_from(want), ParsedQuantity::try_from(current)) {
         (Ok(want), Ok(current)) => want > current,
         _ => false,
     }
@@ -145,10 +139,7 @@ fn env(name: &str, value: impl Into<String>) -> EnvVar {
 /// The StatefulSet. `claim_size` is the size of the data claim template: the spec's size for a new
 /// StatefulSet, the existing template's size otherwise (templates are immutable; volumes grow by resizing
 /// their PVCs).
-pub fn statefulset(
-    instance: &MySQLInstance,
-    claim_size: &str,
-) -> Result<StatefulSet, serde_json::Error> {
+pub fn statefulset(instance: &MySQLInstance, claim_size: &str) -> Result<StatefulSet, serde_json::Error> {
     let spec = &instance.spec;
     let client_cnf = client_cnf_path();
     let (credentials, credentials_mount) = credentials_volume(instance);
@@ -168,11 +159,7 @@ pub fn statefulset(
     }
     let server = Container {
         name: "mysql".to_owned(),
-        image: Some(
-            spec.image
-                .clone()
-                .unwrap_or_else(|| spec.version.image().to_owned()),
-        ),
+        image: Some(spec.image.clone().unwrap_or_else(|| spec.version.image().to_owned())),
         ports: Some(vec![ContainerPort {
             name: Some("mysql".to_owned()),
             container_port: super::service::MYSQL_PORT,
@@ -214,10 +201,7 @@ pub fn statefulset(
         ]),
         ..Container::default()
     };
-    let template_annotations = BTreeMap::from([(
-        CONFIG_HASH_ANNOTATION.to_owned(),
-        spec_hash_of(&my_cnf(instance))?,
-    )]);
+    let template_annotations = BTreeMap::from([(CONFIG_HASH_ANNOTATION.to_owned(), spec_hash_of(&my_cnf(instance))?)]);
     let retention = match spec.deletion_policy {
         DeletionPolicy::Retain => "Retain",
         DeletionPolicy::Delete => "Delete",
@@ -251,12 +235,10 @@ pub fn statefulset(
                 match_labels: Some(selector_labels(instance)),
                 ..LabelSelector::default()
             },
-            persistent_volume_claim_retention_policy: Some(
-                StatefulSetPersistentVolumeClaimRetentionPolicy {
-                    when_deleted: Some(retention.to_owned()),
-                    when_scaled: Some("Retain".to_owned()),
-                },
-            ),
+            persistent_volume_claim_retention_policy: Some(StatefulSetPersistentVolumeClaimRetentionPolicy {
+                when_deleted: Some(retention.to_owned()),
+                when_scaled: Some("Retain".to_owned()),
+            }),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(selector_labels(instance)),

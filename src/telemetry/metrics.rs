@@ -8,8 +8,7 @@ use std::sync::Mutex;
 
 use kube::ResourceExt;
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use strum::IntoEnumIterator;
 
@@ -49,9 +48,7 @@ impl Metrics {
                 "mysqlinstance_reconcile_duration_seconds",
                 "Time one reconcile of one instance took.",
             )
-            .buckets(vec![
-                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-            ]),
+            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
             &["result"],
         )?;
         let reconcile_errors = IntCounterVec::new(
@@ -68,10 +65,7 @@ impl Metrics {
             ),
             &["from", "to"],
         )?;
-        let instances = IntGaugeVec::new(
-            opts("mysqlinstance_instances", "Instances in each phase."),
-            &["phase"],
-        )?;
+        let instances = IntGaugeVec::new(opts("mysqlinstance_instances", "Instances in each phase."), &["phase"])?;
         let status_condition = IntGaugeVec::new(
             opts(
                 "mysqlinstance_status_condition",
@@ -124,9 +118,7 @@ impl Metrics {
         registry.register(Box::new(backup_last_duration.clone()))?;
         registry.register(Box::new(backup_last_size.clone()))?;
         registry.register(Box::new(backup_consecutive_failures.clone()))?;
-        registry.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ))?;
+        registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         Ok(Self {
             registry,
             reconcile_duration,
@@ -144,14 +136,8 @@ impl Metrics {
     }
 
     /// The text exposition of every metric, with per-instance gauges rebuilt from `instances`.
-    pub fn render(
-        &self,
-        instances: &[std::sync::Arc<MySQLInstance>],
-    ) -> Result<String, prometheus::Error> {
-        let _guard = self
-            .scrape
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+    pub fn render(&self, instances: &[std::sync::Arc<MySQLInstance>]) -> Result<String, prometheus::Error> {
+        let _guard = self.scrape.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.refresh(instances);
         let mut buffer = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
@@ -159,11 +145,7 @@ impl Metrics {
     }
 
     fn refresh(&self, instances: &[std::sync::Arc<MySQLInstance>]) {
-        for family in [
-            &self.status_condition,
-            &self.info,
-            &self.backup_consecutive_failures,
-        ] {
+        for family in [&self.status_condition, &self.info, &self.backup_consecutive_failures] {
             family.reset();
         }
         for family in [
@@ -201,23 +183,16 @@ impl Metrics {
             self.backup_consecutive_failures
                 .with_label_values(&ids)
                 .set(i64::from(status.consecutive_backup_failures));
-            let completed = status
-                .last_backup
-                .as_ref()
-                .and_then(|b| b.completed_at.as_ref());
+            let completed = status.last_backup.as_ref().and_then(|b| b.completed_at.as_ref());
             self.backup_last_success
                 .with_label_values(&ids)
                 .set(completed.map_or(0.0, |t| t.0.as_millisecond() as f64 / 1000.0));
             if let Some(last) = &status.last_backup {
                 if let Some(duration) = last.duration_seconds {
-                    self.backup_last_duration
-                        .with_label_values(&ids)
-                        .set(duration);
+                    self.backup_last_duration.with_label_values(&ids).set(duration);
                 }
                 if let Some(size) = last.size_bytes {
-                    self.backup_last_size
-                        .with_label_values(&ids)
-                        .set(size as f64);
+                    self.backup_last_size.with_label_values(&ids).set(size as f64);
                 }
             }
         }

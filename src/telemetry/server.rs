@@ -29,9 +29,7 @@ fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Ful
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     if let Ok(value) = content_type.parse() {
-        response
-            .headers_mut()
-            .insert(hyper::header::CONTENT_TYPE, value);
+        response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
     }
     response
 }
@@ -47,9 +45,7 @@ fn route(state: &State, path: &str) -> Response<Full<Bytes>> {
             ),
         },
         "/healthz" => respond(StatusCode::OK, "text/plain", "ok\n".to_owned()),
-        "/readyz" if state.ready.load(Ordering::Relaxed) => {
-            respond(StatusCode::OK, "text/plain", "ok\n".to_owned())
-        }
+        "/readyz" if state.ready.load(Ordering::Relaxed) => respond(StatusCode::OK, "text/plain", "ok\n".to_owned()),
         "/readyz" => respond(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",
@@ -64,10 +60,7 @@ fn route(state: &State, path: &str) -> Response<Full<Bytes>> {
 }
 
 /// Binds `address` and serves until the process ends. Returns the bound address (port 0 picks a free one).
-pub async fn bind(
-    address: SocketAddr,
-    state: Arc<State>,
-) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
+pub async fn bind(address: SocketAddr, state: Arc<State>) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
     let listener = TcpListener::bind(address).await?;
     let bound = listener.local_addr()?;
     info!(address = %bound, "serving /metrics, /healthz and /readyz");

@@ -23,21 +23,15 @@ impl Drop for Guard {
 
 /// Installs the global subscriber. `RUST_LOG` filters; the default is `info`.
 pub fn init() -> Result<Guard, Box<dyn std::error::Error + Send + Sync>> {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,kube=warn,tower=warn,hyper=warn"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,kube=warn,tower=warn,hyper=warn"));
     let provider = match std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT") {
         Some(_) => {
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .build()?;
+            let exporter = opentelemetry_otlp::SpanExporter::builder().with_http().build()?;
             Some(
                 SdkTracerProvider::builder()
                     .with_batch_exporter(exporter)
-                    .with_resource(
-                        Resource::builder()
-                            .with_service_name("mysqlinstance-operator")
-                            .build(),
-                    )
+                    .with_resource(Resource::builder().with_service_name("mysqlinstance-operator").build())
                     .build(),
             )
         }

@@ -13,12 +13,7 @@ use crate::lifecycle::set_pod_unready;
 use crate::support::{TestEnv, metric_value, wait_for};
 
 fn condition(instance: &MySQLInstance, type_: &str) -> Option<(String, String)> {
-    let c = instance
-        .status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)?;
+    let c = instance.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)?;
     Some((c.status.clone(), c.reason.clone()))
 }
 
@@ -30,13 +25,8 @@ async fn a_scheduled_backup_runs_through_backing_up_and_records_last_backup() {
         json!({"storage": {"size": "1Gi"}, "backup": {"enabled": true, "schedule": "* * * * *", "destination": {"pvc": {"size": "1Gi"}}}}),
     )
     .await;
-    env.wait_phase("db", Phase::Ready, Duration::from_secs(90))
-        .await;
-    let cronjob = env
-        .api::<CronJob>()
-        .get("db-backup")
-        .await
-        .expect("CronJob");
+    env.wait_phase("db", Phase::Ready, Duration::from_secs(90)).await;
+    let cronjob = env.api::<CronJob>().get("db-backup").await.expect("CronJob");
     let spec = &cronjob.spec;
     assert_eq!(spec.concurrency_policy.as_deref(), Some("Forbid"));
     let pod = spec
@@ -48,9 +38,7 @@ async fn a_scheduled_backup_runs_through_backing_up_and_records_last_backup() {
     assert_eq!(pod.containers[0].args.as_ref().expect("args")[0], "backup");
 
     // The CronJob controller fires at the next minute; kwok runs the Job's pod for 8 s.
-    let backing_up = env
-        .wait_phase("db", Phase::BackingUp, Duration::from_secs(75))
-        .await;
+    let backing_up = env.wait_phase("db", Phase::BackingUp, Duration::from_secs(75)).await;
     assert_eq!(
         condition(&backing_up, "Ready").map(|c| c.0).as_deref(),
         Some("True"),
@@ -61,9 +49,7 @@ async fn a_scheduled_backup_runs_through_backing_up_and_records_last_backup() {
         Some("True")
     );
 
-    let done = env
-        .wait_phase("db", Phase::Ready, Duration::from_secs(30))
-        .await;
+    let done = env.wait_phase("db", Phase::Ready, Duration::from_secs(30)).await;
     let status = done.status.clone().expect("status");
     let last = status.last_backup.expect("lastBackup set");
     assert!(last.name.starts_with("db-backup-"), "{}", last.name);
@@ -93,11 +79,7 @@ async fn a_scheduled_backup_runs_through_backing_up_and_records_last_backup() {
 /// Creates a Job from the CronJob's template, as the CronJob controller would, with the kwok label that makes
 /// its pod fail.
 async fn run_failing_backup(env: &TestEnv, name: &str) {
-    let cronjob = env
-        .api::<CronJob>()
-        .get("db-backup")
-        .await
-        .expect("CronJob");
+    let cronjob = env.api::<CronJob>().get("db-backup").await.expect("CronJob");
     let mut template = cronjob.spec.job_template.clone();
     let pod = template
         .spec
@@ -131,8 +113,7 @@ async fn a_failed_backup_is_reported_and_degraded_wins_when_the_database_is_unhe
         json!({"storage": {"size": "1Gi"}, "backup": {"enabled": true, "suspend": true, "schedule": "0 3 * * *", "destination": {"pvc": {"size": "1Gi"}}}}),
     )
     .await;
-    env.wait_phase("db", Phase::Ready, Duration::from_secs(90))
-        .await;
+    env.wait_phase("db", Phase::Ready, Duration::from_secs(90)).await;
     let api = env.api::<MySQLInstance>();
     assert_eq!(
         condition(&api.get("db").await.expect("instance"), "BackupSucceeded")
@@ -158,21 +139,15 @@ async fn a_failed_backup_is_reported_and_degraded_wins_when_the_database_is_unhe
     // A backup running while the database is unhealthy: Degraded wins over BackingUp.
     set_pod_unready(&env, "db-0", true).await;
     run_failing_backup(&env, "db-backup-manual-2").await;
-    let degraded = env
-        .wait_phase("db", Phase::Degraded, Duration::from_secs(30))
-        .await;
+    let degraded = env.wait_phase("db", Phase::Degraded, Duration::from_secs(30)).await;
     assert_eq!(
         condition(&degraded, "Degraded"),
         Some(("True".into(), "ReplicasNotReady".into()))
     );
-    wait_for(
-        "second failure counted",
-        Duration::from_secs(30),
-        || async {
-            let instance = api.get("db").await.ok()?;
-            (instance.status?.consecutive_backup_failures == 2).then_some(())
-        },
-    )
+    wait_for("second failure counted", Duration::from_secs(30), || async {
+        let instance = api.get("db").await.ok()?;
+        (instance.status?.consecutive_backup_failures == 2).then_some(())
+    })
     .await;
     let metrics = env.metrics().await;
     assert_eq!(

@@ -32,9 +32,7 @@ async fn deleted_children_are_recreated_and_spec_edits_are_applied() {
 
     let statefulsets = env.api::<StatefulSet>();
     let old_uid = statefulsets.get("db").await.expect("sts").uid();
-    let _ = statefulsets
-        .delete("db", &kube::api::DeleteParams::foreground())
-        .await;
+    let _ = statefulsets.delete("db", &kube::api::DeleteParams::foreground()).await;
     wait_for("StatefulSet recreated", Duration::from_secs(30), || async {
         let sts = statefulsets.get_opt("db").await.ok()??;
         (sts.uid() != old_uid).then_some(())
@@ -56,36 +54,21 @@ async fn deleted_children_are_recreated_and_spec_edits_are_applied() {
     api.patch("db", &PatchParams::default(), &Patch::Merge(&edit))
         .await
         .expect("edited");
-    wait_for(
-        "my.cnf carries the new setting",
-        Duration::from_secs(20),
-        || async {
-            let cm = env.api::<ConfigMap>().get("db-config").await.ok()?;
-            cm.data?
-                .get("my.cnf")?
-                .contains("max_connections = 777")
-                .then_some(())
-        },
-    )
+    wait_for("my.cnf carries the new setting", Duration::from_secs(20), || async {
+        let cm = env.api::<ConfigMap>().get("db-config").await.ok()?;
+        cm.data?.get("my.cnf")?.contains("max_connections = 777").then_some(())
+    })
     .await;
     let after = template_hash(statefulsets.get("db").await.expect("sts"));
     assert_ne!(
         before, after,
         "the pod template did not change, so the server would not restart with the new config"
     );
-    wait_for(
-        "data volume grown to 3Gi",
-        Duration::from_secs(20),
-        || async {
-            let pvc = env
-                .api::<PersistentVolumeClaim>()
-                .get("data-db-0")
-                .await
-                .ok()?;
-            let requested = pvc.spec?.resources?.requests?.get("storage")?.0.clone();
-            (requested == "3Gi").then_some(())
-        },
-    )
+    wait_for("data volume grown to 3Gi", Duration::from_secs(20), || async {
+        let pvc = env.api::<PersistentVolumeClaim>().get("data-db-0").await.ok()?;
+        let requested = pvc.spec?.resources?.requests?.get("storage")?.0.clone();
+        (requested == "3Gi").then_some(())
+    })
     .await;
     let ready = env.wait_phase("db", Phase::Ready, READY_TIMEOUT).await;
     assert_eq!(
@@ -97,29 +80,13 @@ async fn deleted_children_are_recreated_and_spec_edits_are_applied() {
 /// resourceVersions of the instance and every child.
 async fn versions(env: &TestEnv) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let rv = |kind: &str, name: String, rv: Option<String>| {
-        (format!("{kind}/{name}"), rv.unwrap_or_default())
-    };
-    let i = env
-        .api::<MySQLInstance>()
-        .get("db")
-        .await
-        .expect("instance");
+    let rv = |kind: &str, name: String, rv: Option<String>| (format!("{kind}/{name}"), rv.unwrap_or_default());
+    let i = env.api::<MySQLInstance>().get("db").await.expect("instance");
     out.extend([rv("MySQLInstance", i.name_any(), i.resource_version())]);
-    for s in env
-        .api::<Service>()
-        .list(&Default::default())
-        .await
-        .expect("services")
-    {
+    for s in env.api::<Service>().list(&Default::default()).await.expect("services") {
         out.extend([rv("Service", s.name_any(), s.resource_version())]);
     }
-    for s in env
-        .api::<StatefulSet>()
-        .list(&Default::default())
-        .await
-        .expect("sts")
-    {
+    for s in env.api::<StatefulSet>().list(&Default::default()).await.expect("sts") {
         out.extend([rv("StatefulSet", s.name_any(), s.resource_version())]);
     }
     for c in env
@@ -132,12 +99,7 @@ async fn versions(env: &TestEnv) -> BTreeMap<String, String> {
             out.extend([rv("ConfigMap", c.name_any(), c.resource_version())]);
         }
     }
-    for s in env
-        .api::<Secret>()
-        .list(&Default::default())
-        .await
-        .expect("secrets")
-    {
+    for s in env.api::<Secret>().list(&Default::default()).await.expect("secrets") {
         out.extend([rv("Secret", s.name_any(), s.resource_version())]);
     }
     for p in env
@@ -146,11 +108,7 @@ async fn versions(env: &TestEnv) -> BTreeMap<String, String> {
         .await
         .expect("pvcs")
     {
-        out.extend([rv(
-            "PersistentVolumeClaim",
-            p.name_any(),
-            p.resource_version(),
-        )]);
+        out.extend([rv("PersistentVolumeClaim", p.name_any(), p.resource_version())]);
     }
     out
 }
@@ -189,15 +147,8 @@ async fn an_unchanged_instance_costs_zero_writes() {
     let reconciles = reconcile_count(&env).await;
     assert!(reconciles >= 1.0, "the operator did not reconcile at all");
     let after = versions(&env).await;
-    assert_eq!(
-        before, after,
-        "resourceVersions changed on an unchanged instance"
-    );
-    let errors = metric_value(
-        &env.metrics().await,
-        "mysqlinstance_reconcile_errors_total",
-        &[],
-    );
+    assert_eq!(before, after, "resourceVersions changed on an unchanged instance");
+    let errors = metric_value(&env.metrics().await, "mysqlinstance_reconcile_errors_total", &[]);
     assert_eq!(errors, 0.0);
     let _: Api<MySQLInstance> = env.api();
 }

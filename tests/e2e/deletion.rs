@@ -30,10 +30,12 @@ where
         .list(&ListParams::default().labels("mysqlinstance.io/instance=db"))
         .await
         .expect("list");
-    list.items
-        .iter()
-        .filter_map(|o| o.meta().name.clone())
-        .collect()
+    list.items.iter().filter_map(|o| o.meta().name.clone()).collect()
+}
+
+async fn root_password(secrets: &Api<Secret>) -> k8s_openapi::ByteString {
+    let secret = secrets.get("db-credentials").await.expect("credentials Secret");
+    secret.data.expect("data")["root-password"].clone()
 }
 
 #[tokio::test]
@@ -42,44 +44,26 @@ async fn retain_keeps_volumes_and_credentials_for_the_next_instance() {
     env.create_instance("db", spec("Retain")).await;
     env.wait_phase("db", Phase::Ready, READY_TIMEOUT).await;
     let secrets = env.api::<Secret>();
-    let password = secrets
-        .get("db-credentials")
-        .await
-        .expect("secret")
-        .data
-        .expect("data")["root-password"]
-        .clone();
+    let password = root_password(&secrets).await;
     let pvcs = env.api::<PersistentVolumeClaim>();
     let data_uid = pvcs.get("data-db-0").await.expect("data PVC").metadata.uid;
 
     delete_and_wait(&env.api::<MySQLInstance>(), "db", Duration::from_secs(30)).await;
-    wait_for(
-        "StatefulSet garbage-collected",
-        Duration::from_secs(30),
-        || async {
-            env.api::<StatefulSet>()
-                .get_opt("db")
-                .await
-                .ok()?
-                .is_none()
-                .then_some(())
-        },
-    )
+    wait_for("StatefulSet garbage-collected", Duration::from_secs(30), || async {
+        env.api::<StatefulSet>()
+            .get_opt("db")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
     .await;
     assert!(
-        secrets
-            .get_opt("db-credentials")
-            .await
-            .expect("get")
-            .is_some(),
+        secrets.get_opt("db-credentials").await.expect("get").is_some(),
         "Retain deleted the Secret"
     );
     assert_eq!(
-        pvcs.get("data-db-0")
-            .await
-            .expect("data PVC kept")
-            .metadata
-            .uid,
+        pvcs.get("data-db-0").await.expect("data PVC kept").metadata.uid,
         data_uid
     );
     assert!(
@@ -89,13 +73,7 @@ async fn retain_keeps_volumes_and_credentials_for_the_next_instance() {
 
     env.create_instance("db", spec("Retain")).await;
     env.wait_phase("db", Phase::Ready, READY_TIMEOUT).await;
-    let reused = secrets
-        .get("db-credentials")
-        .await
-        .expect("secret")
-        .data
-        .expect("data")["root-password"]
-        .clone();
+    let reused = root_password(&secrets).await;
     assert_eq!(
         password, reused,
         "the recreated instance got new credentials and would be locked out of its data"

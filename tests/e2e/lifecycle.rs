@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod, Secret, Service};
-use kube::api::{ListParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use kube::api::{Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Resource, ResourceExt};
 use mysqlinstance_operator::api::{MySQLInstance, Phase};
 use serde_json::json;
 
-use crate::support::{TestEnv, metric_value, wait_for};
+use crate::support::{TestEnv, metric_value, wait_event, wait_for};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -25,11 +25,7 @@ async fn create_goes_pending_provisioning_ready_with_owned_children() {
     let env = TestEnv::new("lifecycle").await;
     let api = env.api::<MySQLInstance>();
     let phases = {
-        let stream = watcher(
-            api.clone(),
-            watcher::Config::default().fields("metadata.name=db"),
-        )
-        .applied_objects();
+        let stream = watcher(api.clone(), watcher::Config::default().fields("metadata.name=db")).applied_objects();
         tokio::spawn(async move {
             let mut seen: Vec<Phase> = Vec::new();
             let mut stream = std::pin::pin!(stream);
@@ -62,10 +58,7 @@ async fn create_goes_pending_provisioning_ready_with_owned_children() {
     assert_eq!(status.ready.as_deref(), Some("1/1"));
     assert_eq!(status.observed_generation, ready.metadata.generation);
     assert_eq!(status.secret_name.as_deref(), Some("db-credentials"));
-    assert_eq!(
-        status.endpoint,
-        Some(format!("db.{}.svc:3306", env.namespace))
-    );
+    assert_eq!(status.endpoint, Some(format!("db.{}.svc:3306", env.namespace)));
     let condition = |t: &str| {
         status
             .conditions
@@ -83,67 +76,36 @@ async fn create_goes_pending_provisioning_ready_with_owned_children() {
             .as_ref()
             .is_some_and(|o| o.iter().any(|r| r.uid == uid && r.controller == Some(true)))
     };
-    let sts = env
-        .api::<StatefulSet>()
-        .get("db")
-        .await
-        .expect("StatefulSet");
+    let sts = env.api::<StatefulSet>().get("db").await.expect("StatefulSet");
     assert!(owned_by_instance(sts.meta()));
     for name in ["db", "db-headless"] {
         assert!(
-            owned_by_instance(
-                env.api::<Service>()
-                    .get(name)
-                    .await
-                    .expect("Service")
-                    .meta()
-            ),
+            owned_by_instance(env.api::<Service>().get(name).await.expect("Service").meta()),
             "{name}"
         );
     }
     assert!(owned_by_instance(
-        env.api::<ConfigMap>()
-            .get("db-config")
-            .await
-            .expect("ConfigMap")
-            .meta()
+        env.api::<ConfigMap>().get("db-config").await.expect("ConfigMap").meta()
     ));
-    let secret = env
-        .api::<Secret>()
-        .get("db-credentials")
-        .await
-        .expect("Secret");
+    let secret = env.api::<Secret>().get("db-credentials").await.expect("Secret");
     assert!(
         !owned_by_instance(secret.meta()),
         "under deletionPolicy Retain the Secret outlives the instance"
     );
     let data = secret.data.expect("data");
     for key in ["root-password", "password", "client.cnf"] {
-        assert!(
-            data.get(key).is_some_and(|v| v.0.len() >= 16),
-            "{key} present and long"
-        );
+        assert!(data.get(key).is_some_and(|v| v.0.len() >= 16), "{key} present and long");
     }
 
     // kubectl's own view: the printer columns and `kubectl wait`.
     let table = env.kubectl(&["get", "myi"]);
-    let header: Vec<&str> = table
-        .lines()
-        .next()
-        .expect("header")
-        .split_whitespace()
-        .collect();
+    let header: Vec<&str> = table.lines().next().expect("header").split_whitespace().collect();
     assert_eq!(
         header,
         ["NAME", "PHASE", "READY", "VERSION", "LAST", "BACKUP", "AGE"],
         "{table}"
     );
-    let row: Vec<&str> = table
-        .lines()
-        .nth(1)
-        .expect("row")
-        .split_whitespace()
-        .collect();
+    let row: Vec<&str> = table.lines().nth(1).expect("row").split_whitespace().collect();
     assert_eq!(&row[..4], ["db", "Ready", "1/1", "8.4"], "{table}");
     env.kubectl(&["wait", "--for=condition=Ready", "myi/db", "--timeout=10s"]);
 
@@ -183,19 +145,14 @@ async fn an_unready_pod_degrades_the_instance_until_it_recovers() {
     env.wait_phase("db", Phase::Ready, READY_TIMEOUT).await;
 
     set_pod_unready(&env, "db-0", true).await;
-    let degraded = env
-        .wait_phase("db", Phase::Degraded, Duration::from_secs(30))
-        .await;
+    let degraded = env.wait_phase("db", Phase::Degraded, Duration::from_secs(30)).await;
     let conditions = degraded.status.expect("status").conditions;
     let degraded_condition = conditions
         .iter()
         .find(|c| c.type_ == "Degraded")
         .expect("Degraded condition");
     assert_eq!(
-        (
-            degraded_condition.status.as_str(),
-            degraded_condition.reason.as_str()
-        ),
+        (degraded_condition.status.as_str(), degraded_condition.reason.as_str()),
         ("True", "ReplicasNotReady")
     );
     assert!(
@@ -203,57 +160,26 @@ async fn an_unready_pod_degrades_the_instance_until_it_recovers() {
         "{}",
         degraded_condition.message
     );
-    let ready = conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready condition");
+    let ready = conditions.iter().find(|c| c.type_ == "Ready").expect("Ready condition");
     assert_eq!(ready.status, "False");
 
-    let events: Api<Event> = env.api();
-    wait_for(
-        "a Warning event for the transition to Degraded",
-        Duration::from_secs(15),
-        || async {
-            let list = events
-                .list(&ListParams::default().fields("involvedObject.name=db"))
-                .await
-                .ok()?;
-            list.items
-                .iter()
-                .any(|e| {
-                    e.type_.as_deref() == Some("Warning")
-                        && e.reason.as_deref() == Some("ReplicasNotReady")
-                })
-                .then_some(())
-        },
-    )
-    .await;
+    wait_event(&env, "db", "Warning", "ReplicasNotReady").await;
     let metrics = env.metrics().await;
     assert_eq!(
-        metric_value(
-            &metrics,
-            "mysqlinstance_instances",
-            &[("phase", "Degraded")]
-        ),
+        metric_value(&metrics, "mysqlinstance_instances", &[("phase", "Degraded")]),
         1.0
     );
     assert_eq!(
         metric_value(
             &metrics,
             "mysqlinstance_status_condition",
-            &[
-                ("mysqlinstance", "db"),
-                ("type", "Degraded"),
-                ("status", "True")
-            ]
+            &[("mysqlinstance", "db"), ("type", "Degraded"), ("status", "True")]
         ),
         1.0
     );
 
     set_pod_unready(&env, "db-0", false).await;
-    let recovered = env
-        .wait_phase("db", Phase::Ready, Duration::from_secs(30))
-        .await;
+    let recovered = env.wait_phase("db", Phase::Ready, Duration::from_secs(30)).await;
     let ready = recovered
         .status
         .expect("status")
@@ -262,23 +188,7 @@ async fn an_unready_pod_degrades_the_instance_until_it_recovers() {
         .find(|c| c.type_ == "Ready")
         .expect("Ready");
     assert_eq!(ready.status, "True");
-    wait_for(
-        "a Normal Recovered event",
-        Duration::from_secs(15),
-        || async {
-            let list = events
-                .list(&ListParams::default().fields("involvedObject.name=db"))
-                .await
-                .ok()?;
-            list.items
-                .iter()
-                .any(|e| {
-                    e.type_.as_deref() == Some("Normal") && e.reason.as_deref() == Some("Recovered")
-                })
-                .then_some(())
-        },
-    )
-    .await;
+    wait_event(&env, "db", "Normal", "Recovered").await;
 }
 
 #[tokio::test]
@@ -310,25 +220,15 @@ async fn paused_instances_are_left_alone_and_say_so() {
         .data
         .expect("data")["my.cnf"]
         .clone();
-    assert!(
-        !cnf.contains("321"),
-        "a paused instance's config was changed"
-    );
+    assert!(!cnf.contains("321"), "a paused instance's config was changed");
 
     let resume = json!({"spec": {"paused": false}});
     api.patch("db", &PatchParams::default(), &Patch::Merge(&resume))
         .await
         .expect("resumed");
-    wait_for(
-        "config applied after resume",
-        Duration::from_secs(30),
-        || async {
-            let cm = env.api::<ConfigMap>().get("db-config").await.ok()?;
-            cm.data?
-                .get("my.cnf")?
-                .contains("max_connections = 321")
-                .then_some(())
-        },
-    )
+    wait_for("config applied after resume", Duration::from_secs(30), || async {
+        let cm = env.api::<ConfigMap>().get("db-config").await.ok()?;
+        cm.data?.get("my.cnf")?.contains("max_connections = 321").then_some(())
+    })
     .await;
 }

@@ -21,11 +21,7 @@ async fn killed_mid_provisioning_converges_after_restart() {
     .await;
     // Kill as soon as the first write landed: the Secret exists but the phase machine has not moved on.
     wait_for("credentials created", Duration::from_secs(30), || async {
-        env.api::<Secret>()
-            .get_opt("db-credentials")
-            .await
-            .ok()?
-            .map(|_| ())
+        env.api::<Secret>().get_opt("db-credentials").await.ok()?.map(|_| ())
     })
     .await;
     env.kill_operator();
@@ -43,52 +39,23 @@ async fn killed_mid_provisioning_converges_after_restart() {
     );
 
     env.start_operator();
-    env.wait_phase("db", Phase::Ready, Duration::from_secs(90))
-        .await;
+    env.wait_phase("db", Phase::Ready, Duration::from_secs(90)).await;
     let selector = ListParams::default().labels("mysqlinstance.io/instance=db");
-    assert_eq!(
+    let counts = [
         env.api::<StatefulSet>()
             .list(&selector)
             .await
             .expect("list")
             .items
             .len(),
-        1
-    );
+        env.api::<Service>().list(&selector).await.expect("list").items.len(),
+        env.api::<ConfigMap>().list(&selector).await.expect("list").items.len(),
+        env.api::<Secret>().list(&selector).await.expect("list").items.len(),
+        env.api::<CronJob>().list(&selector).await.expect("list").items.len(),
+    ];
     assert_eq!(
-        env.api::<Service>()
-            .list(&selector)
-            .await
-            .expect("list")
-            .items
-            .len(),
-        2
-    );
-    assert_eq!(
-        env.api::<ConfigMap>()
-            .list(&selector)
-            .await
-            .expect("list")
-            .items
-            .len(),
-        1
-    );
-    assert_eq!(
-        env.api::<Secret>()
-            .list(&selector)
-            .await
-            .expect("list")
-            .items
-            .len(),
-        1
-    );
-    assert_eq!(
-        env.api::<CronJob>()
-            .list(&selector)
-            .await
-            .expect("list")
-            .items
-            .len(),
-        1
+        counts,
+        [1, 2, 1, 1, 1],
+        "StatefulSet, Services, ConfigMap, Secret, CronJob"
     );
 }

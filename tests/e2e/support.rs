@@ -220,9 +220,7 @@ impl TestEnv {
 
     /// The operator's reconcile count from its /metrics.
     pub async fn metrics(&self) -> String {
-        http_get(self.metrics_port, "/metrics")
-            .await
-            .unwrap_or_default()
+        http_get(self.metrics_port, "/metrics").await.unwrap_or_default()
     }
 
     /// Runs kubectl against the test cluster in this namespace; returns stdout, panics on failure.
@@ -237,10 +235,7 @@ pub fn kubectl_in(namespace: &str, args: &[&str]) -> String {
 
 /// Runs kubectl against the test cluster; returns stdout, panics on failure.
 pub fn kubectl(args: &[&str]) -> String {
-    let output = Command::new("kubectl")
-        .args(args)
-        .output()
-        .expect("kubectl runs");
+    let output = Command::new("kubectl").args(args).output().expect("kubectl runs");
     assert!(
         output.status.success(),
         "kubectl {args:?} failed: {}",
@@ -254,7 +249,14 @@ impl Drop for TestEnv {
         self.kill_operator();
         if std::thread::panicking() {
             let dump = Command::new("kubectl")
-                .args(["-n", &self.namespace, "get", "mysqlinstances,statefulsets,services,configmaps,secrets,cronjobs,jobs,pods,pvc,events", "-o", "wide"])
+                .args([
+                    "-n",
+                    &self.namespace,
+                    "get",
+                    "mysqlinstances,statefulsets,services,configmaps,secrets,cronjobs,jobs,pods,pvc,events",
+                    "-o",
+                    "wide",
+                ])
                 .output()
                 .map(|o| String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr))
                 .unwrap_or_else(|e| format!("kubectl failed: {e}"));
@@ -298,12 +300,28 @@ where
     }
 }
 
+/// Waits for an Event of `type_` ("Normal" or "Warning") with `reason` on the object `name`.
+pub async fn wait_event(env: &TestEnv, name: &str, type_: &str, reason: &str) {
+    let events: Api<k8s_openapi::api::core::v1::Event> = env.api();
+    let selector = kube::api::ListParams::default().fields(&format!("involvedObject.name={name}"));
+    wait_for(
+        &format!("a {type_} {reason} event on {name}"),
+        Duration::from_secs(15),
+        || async {
+            let list = events.list(&selector).await.ok()?;
+            list.items
+                .iter()
+                .any(|e| e.type_.as_deref() == Some(type_) && e.reason.as_deref() == Some(reason))
+                .then_some(())
+        },
+    )
+    .await;
+}
+
 /// A plain HTTP/1.1 GET on 127.0.0.1, enough for /metrics and health probes.
 pub async fn http_get(port: u16, path: &str) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.ok()?;
     let mut response = String::new();
@@ -318,11 +336,7 @@ pub fn metric_value(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .lines()
         .filter(|line| !line.starts_with('#'))
         .filter(|line| line.split(['{', ' ']).next() == Some(name))
-        .filter(|line| {
-            labels
-                .iter()
-                .all(|(k, v)| line.contains(&format!("{k}=\"{v}\"")))
-        })
+        .filter(|line| labels.iter().all(|(k, v)| line.contains(&format!("{k}=\"{v}\""))))
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }

@@ -160,8 +160,7 @@ async fn invalid_specs_are_refused_with_actionable_messages() {
     }
 
     // Transition rules: storage may grow but never shrink, and its class is immutable.
-    let object: MySQLInstance =
-        serde_json::from_value(instance("grow-only", valid.clone())).expect("valid");
+    let object: MySQLInstance = serde_json::from_value(instance("grow-only", valid.clone())).expect("valid");
     api.create(&pp, &object).await.expect("valid spec accepted");
     let shrink = json!({"spec": {"storage": {"size": "512Mi"}}});
     let error = api
@@ -169,9 +168,7 @@ async fn invalid_specs_are_refused_with_actionable_messages() {
         .await
         .expect_err("shrink refused");
     assert!(
-        error
-            .to_string()
-            .contains("storage.size can grow but never shrink"),
+        error.to_string().contains("storage.size can grow but never shrink"),
         "{error}"
     );
     let class = json!({"spec": {"storage": {"storageClassName": "other"}}});
@@ -180,9 +177,7 @@ async fn invalid_specs_are_refused_with_actionable_messages() {
         .await
         .expect_err("class change refused");
     assert!(
-        error
-            .to_string()
-            .contains("storage.storageClassName is immutable"),
+        error.to_string().contains("storage.storageClassName is immutable"),
         "{error}"
     );
     // `kubectl explain` shows the doc comments of the Rust types.
@@ -196,10 +191,7 @@ async fn invalid_specs_are_refused_with_actionable_messages() {
     let explained = explain("mysqlinstances.spec.storage");
     assert!(explained.contains("Can grow, never shrink"), "{explained}");
     let explained = explain("mysqlinstances.spec.backup.schedule");
-    assert!(
-        explained.contains("5-field cron expression in UTC"),
-        "{explained}"
-    );
+    assert!(explained.contains("5-field cron expression in UTC"), "{explained}");
 
     let grow = json!({"spec": {"storage": {"size": "2Gi"}}});
     api.patch("grow-only", &PatchParams::default(), &Patch::Merge(&grow))
