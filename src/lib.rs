@@ -4,6 +4,7 @@
 //! ([`controller`], [`telemetry`]) reads, writes and reports.
 
 pub mod api;
+pub mod backup;
 pub mod controller;
 pub mod error;
 pub mod fsm;

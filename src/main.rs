@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
 use mysqlinstance_operator::api;
+use mysqlinstance_operator::backup::cli::{self as backup_cli, BackupArgs, RestoreArgs};
 use mysqlinstance_operator::controller::{self, Context, RunConfig};
 use mysqlinstance_operator::resources::OperatorSettings;
 use mysqlinstance_operator::telemetry::{metrics::Metrics, server, traces};
@@ -28,6 +29,11 @@ enum Command {
     Run(RunArgs),
     /// Print the MySQLInstance CustomResourceDefinition as YAML; install it with `| kubectl apply -f -`.
     Crd,
+    /// Take a backup: stream mysqldump through zstd and SHA-256 to file:///dir or s3://bucket/prefix, then
+    /// apply retention. Prints a one-line JSON result (what the backup CronJob runs).
+    Backup(BackupArgs),
+    /// Restore a backup into a server after verifying its checksum. Prints a one-line JSON result.
+    Restore(RestoreArgs),
     /// Print the version.
     Version,
 }
@@ -66,6 +72,8 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Run(args) => run(args),
+        Command::Backup(args) => backup_cli::backup(args),
+        Command::Restore(args) => backup_cli::restore(args),
     }
 }
 

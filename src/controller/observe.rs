@@ -3,11 +3,15 @@
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 
 use crate::api::{LastBackup, MySQLInstance};
+use crate::backup::BackupResult;
 use crate::error::Result;
 use crate::fsm::Observed;
 use crate::resources::{self, INSTANCE_LABEL, credential_keys};
@@ -25,6 +29,8 @@ pub struct World {
     pub data_pvcs: Vec<PersistentVolumeClaim>,
     /// Backup Jobs of this instance, newest first.
     pub backup_jobs: Vec<Job>,
+    /// What each backup Job's pod reported in its termination message, by Job name.
+    pub backup_results: BTreeMap<String, BackupResult>,
 }
 
 impl World {
@@ -65,6 +71,17 @@ impl World {
                 data_pvcs.push(pvc);
             }
         }
+        let backup_results = if job_list.items.is_empty() {
+            BTreeMap::new()
+        } else {
+            let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+            pods.list(&selector)
+                .await?
+                .items
+                .iter()
+                .filter_map(reported_result)
+                .collect()
+        };
         let mut backup_jobs = job_list.items;
         backup_jobs.sort_by(|a, b| {
             b.creation_timestamp()
@@ -81,6 +98,7 @@ impl World {
             backup_pvc,
             data_pvcs,
             backup_jobs,
+            backup_results,
         })
     }
 
@@ -103,6 +121,7 @@ impl World {
             rollout_in_progress: self.statefulset.as_ref().is_some_and(rollout_in_progress),
             backup_running: self.backup_jobs.iter().any(|j| job_outcome(j).is_none()),
             last_backup_succeeded: finished.first().copied(),
+            last_backup_error: self.last_backup_error(),
             consecutive_backup_failures: finished
                 .iter()
                 .take_while(|ok| !**ok)
@@ -112,24 +131,70 @@ impl World {
         }
     }
 
-    /// The newest successful backup, if one of the retained Jobs is.
+    /// The newest successful backup, if one of the retained Jobs is: what its runner reported, completed
+    /// by the Job's own times when the report lacks them.
     pub fn last_successful_backup(&self) -> Option<LastBackup> {
         let job = self.backup_jobs.iter().find(|j| job_outcome(j) == Some(true))?;
         let status = job.status.as_ref()?;
-        let started = status.start_time.clone();
-        let completed = status.completion_time.clone();
-        let duration = match (&started, &completed) {
+        let report = self.backup_results.get(&job.name_any());
+        let time = |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339().parse().ok().map(Time);
+        let started = report
+            .and_then(|r| time(&r.started_at))
+            .or_else(|| status.start_time.clone());
+        let completed = report
+            .and_then(|r| time(&r.completed_at))
+            .or_else(|| status.completion_time.clone());
+        let duration = report.map(|r| r.duration_seconds).or(match (&started, &completed) {
             (Some(s), Some(c)) => Some((c.0.as_millisecond() - s.0.as_millisecond()) as f64 / 1000.0),
             _ => None,
-        };
+        });
         Some(LastBackup {
-            name: job.name_any(),
+            name: report.and_then(|r| r.name.clone()).unwrap_or_else(|| job.name_any()),
             started_at: started,
             completed_at: completed,
             duration_seconds: duration,
-            ..LastBackup::default()
+            size_bytes: report.and_then(|r| r.size_bytes).and_then(|b| i64::try_from(b).ok()),
+            location: report.and_then(|r| r.location.clone()),
+            sha256: report.and_then(|r| r.sha256.clone()),
         })
     }
+
+    /// Why the newest finished backup failed, as its runner reported it.
+    fn last_backup_error(&self) -> Option<String> {
+        let job = self.backup_jobs.iter().find(|j| job_outcome(j).is_some())?;
+        if job_outcome(job) != Some(false) {
+            return None;
+        }
+        let report = self.backup_results.get(&job.name_any());
+        let error = report
+            .and_then(|r| r.error.clone())
+            .unwrap_or_else(|| "the backup Job failed without a report".to_owned());
+        Some(format!("{}: {error}", job.name_any()))
+    }
+}
+
+/// The Job name and parsed result line of a finished backup pod, from the backup container's termination
+/// message. The message may hold log lines before the result (FallbackToLogsOnError), so the last line that
+/// parses wins.
+fn reported_result(pod: &Pod) -> Option<(String, BackupResult)> {
+    let labels = pod.labels();
+    let job = labels
+        .get("batch.kubernetes.io/job-name")
+        .or_else(|| labels.get("job-name"))?;
+    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+    let terminated = statuses
+        .iter()
+        .find(|c| c.name == "backup")?
+        .state
+        .as_ref()?
+        .terminated
+        .as_ref()?;
+    let message = terminated.message.as_deref()?;
+    let result = message
+        .lines()
+        .rev()
+        .find_map(|line| serde_json::from_str::<BackupResult>(line.trim()).ok())?;
+    Some((job.clone(), result))
 }
 
 /// `Some(true)` for a complete Job, `Some(false)` for a failed one, `None` while it runs.

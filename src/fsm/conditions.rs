@@ -88,7 +88,11 @@ pub fn desired(transition: &Transition, observed: &Observed, backups_enabled: bo
             Some(false) => (
                 Status::False,
                 "BackupFailed",
-                format!("{} backup(s) failed in a row", observed.consecutive_backup_failures),
+                format!(
+                    "{} backup(s) failed in a row; the newest: {}",
+                    observed.consecutive_backup_failures,
+                    observed.last_backup_error.as_deref().unwrap_or("no report")
+                ),
             ),
             None => (Status::Unknown, "NoBackupYet", "no backup has finished yet".to_owned()),
         };

@@ -30,6 +30,8 @@ pub struct Observed {
     pub backup_running: bool,
     /// Outcome of the newest finished backup, if any finished.
     pub last_backup_succeeded: Option<bool>,
+    /// What the newest finished backup reported, if it failed.
+    pub last_backup_error: Option<String>,
     /// Backups that failed in a row since the last success.
     pub consecutive_backup_failures: i32,
 }
@@ -384,11 +386,12 @@ mod tests {
             rollout_in_progress in any::<bool>(),
             backup_running in any::<bool>(),
             last_backup_succeeded in prop::option::of(any::<bool>()),
+            last_backup_error in prop::option::of("[a-z ]{0,12}"),
             consecutive_backup_failures in 0i32..8,
         ) -> Observed {
             Observed {
                 spec_error, paused, credentials_ready, statefulset_exists, desired_replicas, ready_replicas,
-                rollout_in_progress, backup_running, last_backup_succeeded, consecutive_backup_failures,
+                rollout_in_progress, backup_running, last_backup_succeeded, last_backup_error, consecutive_backup_failures,
             }
         }
     }

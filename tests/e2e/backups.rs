@@ -52,8 +52,18 @@ async fn a_scheduled_backup_runs_through_backing_up_and_records_last_backup() {
     let done = env.wait_phase("db", Phase::Ready, Duration::from_secs(30)).await;
     let status = done.status.clone().expect("status");
     let last = status.last_backup.expect("lastBackup set");
-    assert!(last.name.starts_with("db-backup-"), "{}", last.name);
-    assert!(last.completed_at.is_some() && last.duration_seconds.is_some_and(|d| d >= 0.0));
+    // These come from the result line the backup container left in its termination message, never from
+    // CronJob timestamps.
+    assert!(
+        last.name.starts_with("db-") && last.name.ends_with(".sql.zst"),
+        "{}",
+        last.name
+    );
+    assert_eq!(last.location, Some(format!("file:///backups/{}", last.name)));
+    assert_eq!(last.size_bytes, Some(1_048_576));
+    assert!(last.sha256.as_ref().is_some_and(|h| h.len() == 64), "{:?}", last.sha256);
+    assert_eq!(last.duration_seconds, Some(8.0));
+    assert!(last.completed_at.is_some() && last.started_at.is_some());
     assert_eq!(
         condition(&done, "BackupSucceeded"),
         Some(("True".into(), "BackupCompleted".into()))
@@ -128,6 +138,16 @@ async fn a_failed_backup_is_reported_and_degraded_wins_when_the_database_is_unhe
         (condition(&instance, "BackupSucceeded")?.0 == "False").then_some(instance)
     })
     .await;
+    let message = failed
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "BackupSucceeded"))
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.contains("db-backup-manual-1: cannot connect to db."),
+        "the runner's error is not in the condition: {message}"
+    );
     let status = failed.status.expect("status");
     assert_eq!(status.consecutive_backup_failures, 1);
     assert_eq!(

@@ -1,0 +1,162 @@
+//! Where backups live: `file:///dir` (the backup PVC) or `s3://bucket/prefix` on any S3-compatible store,
+//! and how a backup is named in each (`file:///dir/NAME-….sql.zst`, `s3://bucket/prefix/NAME-….sql.zst`).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::error::{BackupError, Result};
+use super::naming::DUMP_SUFFIX;
+
+/// A directory or bucket prefix that holds backups.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// A directory on a mounted volume.
+    File { dir: PathBuf },
+    /// A bucket and a key prefix without leading or trailing slashes (possibly empty).
+    S3 { bucket: String, prefix: String },
+}
+
+impl Location {
+    /// Parses `file:///absolute/dir` or `s3://bucket[/prefix]`.
+    pub fn parse(text: &str) -> Result<Self> {
+        if let Some(path) = text.strip_prefix("file://") {
+            if !path.starts_with('/') {
+                return Err(BackupError::invalid(
+                    "location",
+                    format!("'{text}' needs an absolute path, such as file:///backups"),
+                ));
+            }
+            let trimmed = path.trim_end_matches('/');
+            let dir = if trimmed.is_empty() { "/" } else { trimmed };
+            return Ok(Location::File {
+                dir: PathBuf::from(dir),
+            });
+        }
+        if let Some(rest) = text.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(BackupError::invalid("location", format!("'{text}' names no bucket")));
+            }
+            let prefix = prefix.trim_matches('/');
+            if prefix.split('/').any(|part| part == "." || part == "..") || prefix.contains("//") {
+                return Err(BackupError::invalid(
+                    "location",
+                    format!("'{text}' has an invalid key prefix"),
+                ));
+            }
+            return Ok(Location::S3 {
+                bucket: bucket.to_owned(),
+                prefix: prefix.to_owned(),
+            });
+        }
+        Err(BackupError::invalid(
+            "location",
+            format!("'{text}' must start with file:// (a directory) or s3:// (a bucket)"),
+        ))
+    }
+
+    /// The URL of a file in this location.
+    pub fn url_of(&self, file: &str) -> String {
+        let base = self.to_string();
+        if base.ends_with('/') {
+            format!("{base}{file}")
+        } else {
+            format!("{base}/{file}")
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::File { dir } => write!(f, "file://{}", dir.display()),
+            Location::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
+            Location::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+/// Splits the URL of one backup (`file:///dir/NAME-….sql.zst`, `s3://bucket/prefix/NAME-….sql.zst`) into its
+/// location and file name.
+pub fn split_backup_url(url: &str) -> Result<(Location, String)> {
+    let (parent, file) = url
+        .rsplit_once('/')
+        .filter(|(_, file)| file.ends_with(DUMP_SUFFIX))
+        .ok_or_else(|| BackupError::invalid("source", format!("'{url}' is not the URL of a .sql.zst backup")))?;
+    // `file:///x.sql.zst` splits into "file://" and the file: the directory is the root.
+    let parent = if parent.ends_with(':') || parent.ends_with("//") {
+        format!("{parent}/")
+    } else {
+        parent.to_owned()
+    };
+    Ok((Location::parse(&parent)?, file.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_locations() {
+        for (text, printed) in [
+            ("file:///backups", "file:///backups"),
+            ("file:///backups/", "file:///backups"),
+            ("s3://bucket", "s3://bucket"),
+            ("s3://bucket/", "s3://bucket"),
+            ("s3://bucket/ns/db/", "s3://bucket/ns/db"),
+        ] {
+            assert_eq!(Location::parse(text).expect(text).to_string(), printed);
+        }
+        assert_eq!(
+            Location::parse("s3://b/p").expect("parses").url_of("x.sql.zst"),
+            "s3://b/p/x.sql.zst"
+        );
+        assert_eq!(
+            Location::parse("s3://b").expect("parses").url_of("x.sql.zst"),
+            "s3://b/x.sql.zst"
+        );
+        assert_eq!(
+            Location::parse("file:///").expect("parses").url_of("x.sql.zst"),
+            "file:///x.sql.zst"
+        );
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_write_to() {
+        for bad in [
+            "/backups",
+            "file://backups",
+            "s3://",
+            "s3:///x",
+            "http://x",
+            "s3://b/../x",
+            "",
+        ] {
+            assert!(Location::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn splits_backup_urls() {
+        let (location, file) = split_backup_url("s3://b/ns/db/db-20240101T000000Z.sql.zst").expect("splits");
+        assert_eq!(
+            location,
+            Location::S3 {
+                bucket: "b".into(),
+                prefix: "ns/db".into()
+            }
+        );
+        assert_eq!(file, "db-20240101T000000Z.sql.zst");
+        let (location, _) = split_backup_url("file:///backups/db-20240101T000000Z.sql.zst").expect("splits");
+        assert_eq!(location, Location::File { dir: "/backups".into() });
+        let (location, _) = split_backup_url("s3://b/db-20240101T000000Z.sql.zst").expect("splits");
+        assert_eq!(
+            location,
+            Location::S3 {
+                bucket: "b".into(),
+                prefix: String::new()
+            }
+        );
+        assert!(split_backup_url("s3://b/notes.txt").is_err());
+    }
+}
