@@ -10,6 +10,12 @@ if [ -x tests/backup/setup.sh ]; then
   tests/backup/setup.sh
 fi
 
+step "Installing Prometheus (Debian package; the end-to-end observability test starts a real server)"
+tests/prometheus/install.sh
+
+step "Building the OTLP receiver for the tracing test (OpenTelemetry Collector from the Go module proxy, cached)"
+tests/otel/build.sh >/dev/null
+
 step "Building the local control plane (cached after the first run)"
 tests/cluster/build.sh >/dev/null
 

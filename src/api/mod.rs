@@ -32,6 +32,7 @@ pub const GROUP: &str = "mysqlinstance.io";
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.restoreFrom) == has(oldSelf.restoreFrom) && (!has(self.restoreFrom) || self.restoreFrom == oldSelf.restoreFrom)").message("restoreFrom can only be set when the instance is created: create a new instance to restore a backup"))]
 pub struct MySQLInstanceSpec {
     /// MySQL server version. Selects the container image unless `image` is set.
     #[serde(default)]
@@ -83,6 +84,11 @@ pub struct MySQLInstanceSpec {
     /// Scheduled backups taken by the operator's `backup` command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<BackupSpec>,
+
+    /// Seeds the empty database of a new instance from a backup before it becomes Ready. Can only be set when
+    /// the instance is created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_from: Option<RestoreSource>,
 
     /// What happens to the data volumes and the credentials Secret when the instance is deleted.
     #[serde(default)]
@@ -268,6 +274,42 @@ fn default_region() -> String {
     "us-east-1".to_owned()
 }
 
+/// A backup to seed a new instance from.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.pvc) != has(self.s3)").message("restoreFrom needs exactly one of pvc or s3"))]
+pub struct RestoreSource {
+    /// The instance whose backups these are.
+    #[schemars(length(max = 63))]
+    pub instance: String,
+
+    /// The backup to restore: its name, such as `shop-20261125T030000Z`, or `latest`.
+    #[serde(default = "latest")]
+    #[schemars(length(max = 128))]
+    pub backup: String,
+
+    /// The volume claim holding the backups, such as `shop-backups` (in this namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pvc: Option<RestorePvc>,
+
+    /// The S3-compatible bucket holding the backups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Destination>,
+}
+
+fn latest() -> String {
+    "latest".to_owned()
+}
+
+/// Backups on a volume claim.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RestorePvc {
+    /// Name of the claim.
+    #[schemars(length(max = 253))]
+    pub claim_name: String,
+}
+
 /// What deleting the instance does to its data.
 #[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Display)]
 pub enum DeletionPolicy {
@@ -351,6 +393,10 @@ pub struct MySQLInstanceStatus {
     /// Backups that failed in a row since the last success.
     #[serde(default)]
     pub consecutive_backup_failures: i32,
+
+    /// When `spec.restoreFrom` was restored; set once, so a restore never runs twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_at: Option<Time>,
 }
 
 /// The newest successful backup.

@@ -150,6 +150,21 @@ pub fn write_termination_log(path: &Path, line: &str) {
     }
 }
 
+/// This process's peak resident memory (VmHWM), logged at the end of a run so the claim of bounded memory
+/// can be checked in production and by scripts/bench-backup.sh.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
 /// Duration between two instants, in seconds with millisecond precision.
 pub fn seconds_between(start: DateTime<Utc>, end: DateTime<Utc>) -> f64 {
     ((end - start).num_milliseconds() as f64 / 1000.0).max(0.0)
@@ -212,6 +227,12 @@ mod tests {
         let parsed: BackupResult = serde_json::from_str(line).expect("parses");
         assert_eq!(parsed.status, Status::Failure);
         assert_eq!(parsed.error.as_deref(), Some("cannot connect"));
+    }
+
+    #[test]
+    fn peak_memory_is_read_from_proc() {
+        let peak = peak_rss_bytes().expect("VmHWM on Linux");
+        assert!(peak > 1024 * 1024, "a test process uses more than 1 MiB: {peak}");
     }
 
     #[test]

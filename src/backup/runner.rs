@@ -167,6 +167,7 @@ async fn backup(
         "backup complete"
     );
     let (pruned, warning) = apply_retention(&repository, config, name, completed_at).await;
+    tracing::info!(peak_rss_bytes = report::peak_rss_bytes().unwrap_or(0), "done");
     Ok(Done { stats, pruned, warning })
 }
 

@@ -18,10 +18,17 @@ use super::observe::World;
 use super::{Context, FIELD_MANAGER};
 use crate::api::MySQLInstance;
 use crate::error::{Error, Result};
+use crate::fsm::Observed;
 use crate::resources::{self, Credentials, SPEC_HASH_ANNOTATION};
 
 /// Applies every child of `instance`. Returns how many writes it made.
-pub async fn children(ctx: &Context, instance: &MySQLInstance, namespace: &str, world: &World) -> Result<usize> {
+pub async fn children(
+    ctx: &Context,
+    instance: &MySQLInstance,
+    namespace: &str,
+    world: &World,
+    observed: &Observed,
+) -> Result<usize> {
     let client = &ctx.client;
     let mut writes = ensure_credentials(ctx, instance, namespace, world.secret.as_ref()).await?;
 
@@ -78,6 +85,12 @@ pub async fn children(ctx: &Context, instance: &MySQLInstance, namespace: &str, 
         )
         .await?;
     }
+    if restore_can_start(observed, world)
+        && let Some(job) = resources::restore_job(instance, &ctx.settings)
+    {
+        info!(instance = %instance.name_any(), "the new server is up: starting the restore");
+        writes += apply(&Api::namespaced(client.clone(), namespace), job, None).await?;
+    }
     let cronjobs = Api::namespaced(client.clone(), namespace);
     match resources::backup_cronjob(instance, &ctx.settings) {
         Some(cronjob) => writes += apply(&cronjobs, cronjob, world.cronjob.as_ref()).await?,
@@ -91,6 +104,16 @@ pub async fn children(ctx: &Context, instance: &MySQLInstance, namespace: &str, 
         None => {}
     }
     Ok(writes)
+}
+
+/// A restore starts once, when the new server is ready and no restore Job exists yet: the Job is never
+/// rewritten, so a finished or failed one stays for inspection.
+fn restore_can_start(observed: &Observed, world: &World) -> bool {
+    observed.restore_pending
+        && world.restore_job.is_none()
+        && observed.statefulset_exists
+        && !observed.rollout_in_progress
+        && observed.ready_replicas >= observed.desired_replicas
 }
 
 /// Server-side applies `desired` unless `existing` already carries the same spec hash.

@@ -126,8 +126,9 @@ pub fn controller(ctx: Arc<Context>, run: &RunConfig) -> (Store<MySQLInstance>, 
             async move {
                 match result {
                     Ok((object, _)) => tracing::debug!(instance = %object, "reconciled"),
-                    Err(kube::runtime::controller::Error::ReconcilerFailed(error, object)) => {
-                        warn!(instance = %object, category = ?error.category(), %error, "reconcile failed");
+                    // Logged with its trace by the reconcile itself.
+                    Err(kube::runtime::controller::Error::ReconcilerFailed(_, object)) => {
+                        tracing::debug!(instance = %object, "reconcile failed")
                     }
                     Err(error) => {
                         ctx.metrics.reconcile_errors.with_label_values(&["WatchError"]).inc();

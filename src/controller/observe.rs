@@ -29,6 +29,8 @@ pub struct World {
     pub data_pvcs: Vec<PersistentVolumeClaim>,
     /// Backup Jobs of this instance, newest first.
     pub backup_jobs: Vec<Job>,
+    /// The Job restoring `spec.restoreFrom`, when there is one.
+    pub restore_job: Option<Job>,
     /// What each backup Job's pod reported in its termination message, by Job name.
     pub backup_results: BTreeMap<String, BackupResult>,
 }
@@ -82,6 +84,10 @@ impl World {
                 .filter_map(reported_result)
                 .collect()
         };
+        let restore_job = match instance.spec.restore_from {
+            Some(_) => jobs.get_opt(&resources::restore_job_name(instance)).await?,
+            None => None,
+        };
         let mut backup_jobs = job_list.items;
         backup_jobs.sort_by(|a, b| {
             b.creation_timestamp()
@@ -98,6 +104,7 @@ impl World {
             backup_pvc,
             data_pvcs,
             backup_jobs,
+            restore_job,
             backup_results,
         })
     }
@@ -122,6 +129,17 @@ impl World {
             backup_running: self.backup_jobs.iter().any(|j| job_outcome(j).is_none()),
             last_backup_succeeded: finished.first().copied(),
             last_backup_error: self.last_backup_error(),
+            restore_pending: instance.spec.restore_from.is_some()
+                && instance.status.as_ref().and_then(|s| s.restored_at.as_ref()).is_none()
+                && self.restored_at().is_none(),
+            restore_failed: self
+                .restore_job
+                .as_ref()
+                .filter(|j| job_outcome(j) == Some(false))
+                .map(|j| {
+                    let name = j.name_any();
+                    format!("the Job {name} failed; see `kubectl logs job/{name}`, then delete the Job to retry")
+                }),
             consecutive_backup_failures: finished
                 .iter()
                 .take_while(|ok| !**ok)
@@ -157,6 +175,12 @@ impl World {
             location: report.and_then(|r| r.location.clone()),
             sha256: report.and_then(|r| r.sha256.clone()),
         })
+    }
+
+    /// When the restore Job completed, if it did.
+    pub fn restored_at(&self) -> Option<Time> {
+        let job = self.restore_job.as_ref().filter(|j| job_outcome(j) == Some(true))?;
+        job.status.as_ref()?.completion_time.clone()
     }
 
     /// Why the newest finished backup failed, as its runner reported it.

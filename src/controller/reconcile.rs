@@ -37,7 +37,7 @@ pub async fn reconcile(instance: Arc<MySQLInstance>, ctx: Arc<Context>) -> Resul
         span.record("namespace", ns.as_str());
     }
     let started = Instant::now();
-    let result = reconcile_instance(&instance, &ctx).instrument(span).await;
+    let result = reconcile_instance(&instance, &ctx).instrument(span.clone()).await;
     let outcome = if result.is_ok() { "success" } else { "error" };
     ctx.metrics
         .reconcile_duration
@@ -50,6 +50,7 @@ pub async fn reconcile(instance: Arc<MySQLInstance>, ctx: Arc<Context>) -> Resul
         }
         Err(error) => {
             let reason: &'static str = error.category().into();
+            span.in_scope(|| warn!(category = reason, %error, "reconcile failed"));
             ctx.metrics.reconcile_errors.with_label_values(&[reason]).inc();
             publish(
                 &ctx,
@@ -81,7 +82,7 @@ async fn reconcile_instance(instance: &MySQLInstance, ctx: &Context) -> Result<(
 
     let mut writes = 0;
     if !observed.paused && observed.spec_error.is_none() {
-        writes += apply::children(ctx, instance, &namespace, &world)
+        writes += apply::children(ctx, instance, &namespace, &world, &observed)
             .instrument(info_span!("apply"))
             .await?;
     }

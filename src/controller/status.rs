@@ -36,6 +36,7 @@ pub fn desired(
             .then(|| resources::credentials_secret_name(instance)),
         last_backup: world.last_successful_backup().or(current.last_backup),
         consecutive_backup_failures: observed.consecutive_backup_failures,
+        restored_at: current.restored_at.or_else(|| world.restored_at()),
     }
 }
 

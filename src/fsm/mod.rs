@@ -30,6 +30,10 @@ pub struct Observed {
     pub backup_running: bool,
     /// Outcome of the newest finished backup, if any finished.
     pub last_backup_succeeded: Option<bool>,
+    /// `spec.restoreFrom` is set and has not been restored yet.
+    pub restore_pending: bool,
+    /// Why the restore Job failed, if it did.
+    pub restore_failed: Option<String>,
     /// What the newest finished backup reported, if it failed.
     pub last_backup_error: Option<String>,
     /// Backups that failed in a row since the last success.
@@ -66,6 +70,8 @@ pub enum Reason {
     CredentialsReady,
     CreatingStatefulSet,
     WaitingForReplicas,
+    Restoring,
+    RestoreFailed,
     RollingUpdate,
     AllReplicasReady,
     ReplicasNotReady,
@@ -174,6 +180,18 @@ fn from_provisioning(observed: &Observed) -> Decision {
             Reason::WaitingForReplicas,
             replicas_message(observed),
         )
+    } else if let (true, Some(error)) = (observed.restore_pending, &observed.restore_failed) {
+        (
+            Phase::Provisioning,
+            Reason::RestoreFailed,
+            format!("restoring spec.restoreFrom failed: {error}"),
+        )
+    } else if observed.restore_pending {
+        (
+            Phase::Provisioning,
+            Reason::Restoring,
+            "restoring spec.restoreFrom into the new server".to_owned(),
+        )
     } else {
         (Phase::Ready, Reason::AllReplicasReady, replicas_message(observed))
     }
@@ -277,6 +295,38 @@ mod tests {
         };
         assert_eq!(step(Phase::Provisioning, &missing).reason, Reason::CreatingStatefulSet);
         assert_eq!(step(Phase::Provisioning, &Observed::healthy()).to, Phase::Ready);
+    }
+
+    #[test]
+    fn a_restore_holds_provisioning_until_it_completes() {
+        let restoring = Observed {
+            restore_pending: true,
+            ..Observed::healthy()
+        };
+        let t = step(Phase::Provisioning, &restoring);
+        assert_eq!((t.to, t.reason), (Phase::Provisioning, Reason::Restoring));
+        let failed = Observed {
+            restore_failed: Some("checksum mismatch".into()),
+            ..restoring
+        };
+        let t = step(Phase::Provisioning, &failed);
+        assert_eq!((t.to, t.reason), (Phase::Provisioning, Reason::RestoreFailed));
+        assert!(t.message.contains("checksum mismatch"));
+        let waiting = Observed {
+            ready_replicas: 0,
+            restore_pending: true,
+            ..Observed::healthy()
+        };
+        assert_eq!(
+            step(Phase::Provisioning, &waiting).reason,
+            Reason::WaitingForReplicas,
+            "restore needs a server"
+        );
+        let done = Observed {
+            restore_pending: false,
+            ..Observed::healthy()
+        };
+        assert_eq!(step(Phase::Provisioning, &done).to, Phase::Ready);
     }
 
     #[test]
@@ -387,11 +437,14 @@ mod tests {
             backup_running in any::<bool>(),
             last_backup_succeeded in prop::option::of(any::<bool>()),
             last_backup_error in prop::option::of("[a-z ]{0,12}"),
+            restore_pending in any::<bool>(),
+            restore_failed in prop::option::of("[a-z ]{0,12}"),
             consecutive_backup_failures in 0i32..8,
         ) -> Observed {
             Observed {
                 spec_error, paused, credentials_ready, statefulset_exists, desired_replicas, ready_replicas,
                 rollout_in_progress, backup_running, last_backup_succeeded, last_backup_error, consecutive_backup_failures,
+                restore_pending, restore_failed,
             }
         }
     }

@@ -197,3 +197,16 @@ fn config_changes_roll_the_pods_and_spec_hash_tracks_content() {
     assert_eq!(hash(&a), hash(&plain()), "same spec, same hash");
     assert_ne!(hash(&a), hash(&b));
 }
+
+#[test]
+fn golden_restore_job() {
+    let from_pvc = instance(serde_json::json!({
+        "storage": {"size": "10Gi"},
+        "restoreFrom": {"instance": "shop-old", "backup": "latest", "pvc": {"claimName": "shop-old-backups"}},
+    }));
+    check(
+        "restore-job",
+        &restore_job(&from_pvc, &settings()).expect("restoreFrom set"),
+    );
+    assert!(restore_job(&plain(), &settings()).is_none());
+}

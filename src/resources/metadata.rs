@@ -20,13 +20,15 @@ pub const SPEC_HASH_ANNOTATION: &str = "mysqlinstance.io/spec-hash";
 pub enum Component {
     Database,
     Backup,
+    Restore,
 }
 
 impl Component {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Component::Database => "database",
             Component::Backup => "backup",
+            Component::Restore => "restore",
         }
     }
 }

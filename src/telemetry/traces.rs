@@ -21,7 +21,9 @@ impl Drop for Guard {
     }
 }
 
-/// Installs the global subscriber. `RUST_LOG` filters; the default is `info`.
+/// Installs the global subscriber. Each line lists its spans, so lines logged inside observe, apply or status
+/// still carry the reconcile's trace id.
+/// `RUST_LOG` filters; the default is `info`.
 pub fn init() -> Result<Guard, Box<dyn std::error::Error + Send + Sync>> {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,kube=warn,tower=warn,hyper=warn"));
@@ -47,7 +49,7 @@ pub fn init() -> Result<Guard, Box<dyn std::error::Error + Send + Sync>> {
                 .json()
                 .flatten_event(true)
                 .with_current_span(true)
-                .with_span_list(false),
+                .with_span_list(true),
         )
         .with(otel)
         .try_init()?;

@@ -180,3 +180,79 @@ async fn a_failed_backup_is_reported_and_degraded_wins_when_the_database_is_unhe
     );
     let _ = degraded.name_any();
 }
+
+#[tokio::test]
+async fn a_new_instance_restores_a_backup_before_it_is_ready() {
+    let env = TestEnv::new("restore").await;
+    env.create_instance(
+        "db",
+        json!({"storage": {"size": "1Gi"}, "backup": {"enabled": true, "suspend": true, "destination": {"pvc": {"size": "1Gi"}}}}),
+    )
+    .await;
+    env.wait_phase("db", Phase::Ready, Duration::from_secs(90)).await;
+
+    let api = env.api::<MySQLInstance>();
+    env.create_instance(
+        "copy",
+        json!({"storage": {"size": "1Gi"}, "restoreFrom": {"instance": "db", "pvc": {"claimName": "db-backups"}}}),
+    )
+    .await;
+    // The server comes up first, then the restore runs while the instance stays Provisioning.
+    let restoring = wait_for(
+        "Provisioning with reason Restoring",
+        Duration::from_secs(60),
+        || async {
+            let instance = api.get("copy").await.ok()?;
+            (condition(&instance, "Progressing")? == ("True".into(), "Restoring".into())).then_some(instance)
+        },
+    )
+    .await;
+    assert_eq!(
+        restoring.status.as_ref().and_then(|s| s.phase),
+        Some(Phase::Provisioning)
+    );
+    assert_eq!(
+        condition(&restoring, "Ready").map(|c| c.0).as_deref(),
+        Some("False"),
+        "not Ready before the restore"
+    );
+    let job = env.api::<Job>().get("copy-restore").await.expect("restore Job");
+    let args = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .map(|p| p.containers[0].args.clone());
+    let args = args.flatten().expect("args");
+    assert_eq!(
+        &args[..4],
+        [
+            "restore",
+            "--source=latest",
+            "--repository=file:///backups",
+            "--instance=db"
+        ]
+    );
+
+    let ready = env.wait_phase("copy", Phase::Ready, Duration::from_secs(60)).await;
+    assert!(
+        ready.status.and_then(|s| s.restored_at).is_some(),
+        "restoredAt not recorded"
+    );
+
+    // A restore only ever seeds a new instance.
+    let late = json!({"spec": {"restoreFrom": {"instance": "copy", "pvc": {"claimName": "db-backups"}}}});
+    let error = api
+        .patch(
+            "db",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&late),
+        )
+        .await
+        .expect_err("restoreFrom added to an existing instance");
+    assert!(
+        error
+            .to_string()
+            .contains("restoreFrom can only be set when the instance is created"),
+        "{error}"
+    );
+}

@@ -7,5 +7,6 @@ mod backups;
 mod children;
 mod deletion;
 mod lifecycle;
+mod observability;
 mod restart;
 mod validation;

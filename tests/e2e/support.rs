@@ -120,11 +120,18 @@ pub struct TestEnv {
     operator: Option<Child>,
     log_path: PathBuf,
     kubeconfig: PathBuf,
+    /// Extra environment of the operator process (e.g. OTEL_EXPORTER_OTLP_ENDPOINT), kept across restarts.
+    extra_env: Vec<(String, String)>,
 }
 
 impl TestEnv {
     /// A fresh namespace labelled for Pod Security "restricted", and a running operator.
     pub async fn new(test: &str) -> Self {
+        Self::with_env(test, Vec::new()).await
+    }
+
+    /// Like [`TestEnv::new`], with extra environment variables for the operator process.
+    pub async fn with_env(test: &str, extra_env: Vec<(String, String)>) -> Self {
         let client = client().await;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -156,6 +163,7 @@ impl TestEnv {
             metrics_port: free_port(),
             operator: None,
             kubeconfig,
+            extra_env,
         };
         env.start_operator();
         env
@@ -175,12 +183,18 @@ impl TestEnv {
             .env("RUST_LOG", "info,mysqlinstance_operator=debug,kube=warn")
             .env("KUBECONFIG", &self.kubeconfig)
             .env("BACKUP_IMAGE", "example.invalid/mysqlinstance-operator:e2e")
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
             .stdin(Stdio::null())
             .spawn()
             .expect("operator starts");
         self.operator = Some(child);
+    }
+
+    /// The file the operator's stdout and stderr (its JSON log lines) go to.
+    pub fn log_path(&self) -> &std::path::Path {
+        &self.log_path
     }
 
     /// Kills the operator at once (SIGKILL), as a crash would.

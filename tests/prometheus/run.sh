@@ -16,25 +16,10 @@ HERE=tests/prometheus
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-have_tools() { command -v promtool >/dev/null 2>&1 && python3 -c 'import yaml' >/dev/null 2>&1; }
-
-if ! have_tools; then
-  if [ "${MYI_NO_INSTALL:-0}" != 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing promtool (package prometheus) and python3-yaml with apt-get" >&2
-    had_service=$(systemctl is-active prometheus 2>/dev/null || true)
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        prometheus python3-yaml; } >"$TMP/apt.log" 2>&1 || { cat "$TMP/apt.log" >&2; exit 1; }
-    # Only the binaries are needed: do not leave the packaged system service running.
-    if [ "$had_service" != active ] && command -v systemctl >/dev/null 2>&1; then
-      systemctl stop prometheus >/dev/null 2>&1 || true
-      systemctl disable prometheus >/dev/null 2>&1 || true
-    fi
-  fi
-  if ! have_tools; then
-    echo "FAIL: need promtool and python3 PyYAML: apt-get install prometheus python3-yaml" >&2
-    echo "0 passed, 1 failed"
-    exit 1
-  fi
+# Installs promtool and PyYAML when missing (see install.sh; MYI_NO_INSTALL=1 forbids it).
+if ! "$HERE/install.sh"; then
+  echo "0 passed, 1 failed"
+  exit 1
 fi
 
 passed=0
