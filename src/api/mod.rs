@@ -11,9 +11,6 @@ use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use serde::{Deserialize, Serialize};
 use strum::{Display, EnumIter, EnumString, IntoStaticStr};
 
-/// Group of the API, shared by the CRD name, labels and annotations.
-pub const GROUP: &str = "mysqlinstance.io";
-
 /// A MySQL database managed by the operator: a StatefulSet with persistent storage, a Service,
 /// generated credentials and, when enabled, scheduled backups.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -26,7 +26,6 @@ use crate::error::Error;
 use crate::resources::OperatorSettings;
 use crate::telemetry::metrics::Metrics;
 
-pub use observe::World;
 
 /// Field manager of every write the operator makes.
 pub const FIELD_MANAGER: &str = "mysqlinstance-operator";

@@ -20,10 +20,10 @@ pub use config::{config_map, config_map_name};
 pub use credentials::{
     Credentials, credentials_ownership, credentials_secret, credentials_secret_name, keys as credential_keys,
 };
-pub use metadata::{INSTANCE_LABEL, SPEC_HASH_ANNOTATION, labels, selector_labels, spec_hash_of, with_spec_hash};
+pub use metadata::{INSTANCE_LABEL, SPEC_HASH_ANNOTATION, with_spec_hash};
 pub use restore::{restore_job, restore_job_name};
 pub use service::{headless_service, headless_service_name, service};
-pub use statefulset::{DATA_CLAIM, data_claim_name, is_larger, statefulset};
+pub use statefulset::{data_claim_name, is_larger, statefulset};
 
 use crate::api::MySQLInstance;
 
