@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -25,7 +25,6 @@ use crate::api::MySQLInstance;
 use crate::error::Error;
 use crate::resources::OperatorSettings;
 use crate::telemetry::metrics::Metrics;
-
 
 /// Field manager of every write the operator makes.
 pub const FIELD_MANAGER: &str = "mysqlinstance-operator";
@@ -93,7 +92,7 @@ where
     }
 }
 
-/// Maps a child that is not owned by its instance (or a Job owned by a CronJob) to that instance.
+/// Maps a Job (owned by a CronJob, not by the instance) to its instance through its label.
 fn instance_of<K: ResourceExt>(child: K) -> Option<ObjectRef<MySQLInstance>> {
     let name = child.labels().get(crate::resources::INSTANCE_LABEL)?;
     Some(ObjectRef::new(name).within(&child.namespace()?))
@@ -113,7 +112,6 @@ pub fn controller(ctx: Arc<Context>, run: &RunConfig) -> (Store<MySQLInstance>, 
     .owns(api::<Service>(client, ns), owned())
     .owns(api::<ConfigMap>(client, ns), owned())
     .owns(api::<CronJob>(client, ns), owned())
-    .watches(api::<Secret>(client, ns), owned(), instance_of)
     .watches(api::<Job>(client, ns), owned(), instance_of);
     let store = controller.store();
     let ctx_for_errors = ctx.clone();

@@ -198,3 +198,43 @@ async fn invalid_specs_are_refused_with_actionable_messages() {
         .await
         .expect("growth accepted");
 }
+
+/// The operator's ServiceAccount can do its job (every other e2e test runs the operator with it) and no more:
+/// in particular it can never list or watch Secrets, which would expose every Secret in the cluster.
+#[tokio::test]
+async fn the_operator_service_account_has_least_privilege() {
+    let env = TestEnv::new("rbac").await;
+    let sa = "--as=system:serviceaccount:mysqlinstance-system:mysqlinstance-operator";
+    let can = |verb: &str, resource: &str| {
+        let (resource, subresource) = resource.split_once('/').unwrap_or((resource, ""));
+        let output = std::process::Command::new("kubectl")
+            .args(["auth", "can-i", verb, resource, "-n", &env.namespace, sa])
+            .arg(format!("--subresource={subresource}"))
+            .output()
+            .expect("kubectl runs");
+        String::from_utf8_lossy(&output.stdout).trim() == "yes"
+    };
+    for (verb, resource) in [
+        ("list", "secrets"),
+        ("watch", "secrets"),
+        ("update", "secrets"),
+        ("delete", "secrets"),
+        ("delete", "persistentvolumeclaims"),
+        ("delete", "statefulsets"),
+        ("delete", "jobs"),
+        ("create", "pods"),
+        ("update", "mysqlinstances"),
+        ("create", "roles"),
+    ] {
+        assert!(!can(verb, resource), "the operator may {verb} {resource}");
+    }
+    for (verb, resource) in [
+        ("get", "secrets"),
+        ("create", "secrets"),
+        ("patch", "statefulsets"),
+        ("patch", "mysqlinstances/status"),
+        ("create", "events.events.k8s.io"),
+    ] {
+        assert!(can(verb, resource), "the operator may not {verb} {resource}");
+    }
+}
