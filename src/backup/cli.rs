@@ -54,8 +54,8 @@ pub struct BackupArgs {
     /// Databases to dump, comma-separated (default: every database except the system schemas).
     #[arg(long, value_delimiter = ',')]
     pub databases: Option<Vec<String>>,
-    /// zstd compression level, 1 (fastest) to 19 (smallest).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
+    /// zstd compression level, 1 (fastest, the default: as MySQL Shell dumps; the runner must not slow the dump) to 19 (smallest).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=19))]
     pub compression_level: i32,
     /// The mysqldump program.
     #[arg(long, default_value = "mysqldump")]

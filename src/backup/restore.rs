@@ -219,6 +219,9 @@ async fn read_manifest(repository: &Repository, file: &str) -> Result<Manifest> 
 }
 
 async fn check_target_empty(config: &RestoreConfig, databases: &[String]) -> Result<()> {
+    if databases.is_empty() {
+        return Ok(());
+    }
     let list = databases.iter().map(|d| sql_string(d)).collect::<Vec<_>>().join(",");
     let rows = client::query(
         &config.mysql,
@@ -368,6 +371,9 @@ async fn apply(
 
 /// Base tables and their rows in the restored databases (exact counts, not statistics).
 async fn count(config: &RestoreConfig, databases: &[String]) -> Result<(u64, u64)> {
+    if databases.is_empty() {
+        return Ok((0, 0));
+    }
     let list = databases.iter().map(|d| sql_string(d)).collect::<Vec<_>>().join(",");
     let tables = client::query(
         &config.mysql,

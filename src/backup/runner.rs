@@ -22,6 +22,8 @@ use super::signal::Shutdown;
 
 /// Compressed chunks queued between the compressor and the upload (each up to 1 MiB).
 const QUEUED_CHUNKS: usize = 4;
+/// Size asked for the pipe from mysqldump.
+const PIPE_SIZE: usize = 1024 * 1024;
 
 /// Everything a backup needs, already validated.
 #[derive(Clone, Debug)]
@@ -277,6 +279,11 @@ async fn dump_into(
         .ok_or_else(|| BackupError::Internal("mysqldump stdout".to_owned()))?
         .into_owned_fd()
         .map_err(|e| BackupError::io("reading mysqldump's output", e))?;
+    // A 1 MiB pipe (the unprivileged maximum) lets mysqldump run ahead while a chunk is being compressed,
+    // instead of stopping every 64 KiB; on a busy machine this is most of the runner's overhead.
+    if let Err(error) = rustix::pipe::fcntl_setpipe_size(&stdout, PIPE_SIZE) {
+        tracing::debug!(%error, "could not enlarge the pipe from mysqldump");
+    }
     let stderr = child
         .stderr
         .take()

@@ -3,9 +3,8 @@
 # version, into a cache directory outside the repository so a second run builds nothing. Prints the path of the
 # binary on its last line.
 set -euo pipefail
-
-# MinIO publishes no semver tags, so the module proxy serves it by pseudo-version (commit date + hash).
-MINIO_VERSION=${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/versions.env"
 CACHE=${MYI_CACHE:-$HOME/.cache/mysqlinstance-operator}
 OUT="$CACHE/bin/minio-$MINIO_VERSION"
 # GOTOOLCHAIN=local: never download a toolchain (only the module proxy is reachable); the installed Go must do.

@@ -1,0 +1,209 @@
+//! The seeded dataset: every column type family (utf8mb4 text with emoji, BLOBs with every byte value,
+//! JSON, DECIMAL, date and time types, NULLs, generated columns, spatial, ENUM/SET/BIT), views, triggers,
+//! procedures, functions, events, a MyISAM table, a foreign key, and optionally a table of one million
+//! rows generated server-side. [`Fingerprint`] is what must survive a round trip.
+
+use std::collections::BTreeMap;
+
+use super::mariadb::MariaDb;
+
+/// Rows of the large table.
+pub const BIG_ROWS: u64 = 1_000_000;
+
+const SHOP: &str = r#"
+CREATE DATABASE shop CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+USE shop;
+CREATE TABLE customers (
+  id INT AUTO_INCREMENT PRIMARY KEY,
+  name VARCHAR(100) NOT NULL,
+  bio TEXT,
+  email VARCHAR(255) UNIQUE,
+  created DATETIME(6) NOT NULL,
+  birthday DATE NULL,
+  wake_up TIME(3),
+  touched TIMESTAMP NULL DEFAULT NULL,
+  joined YEAR,
+  balance DECIMAL(20,6),
+  ratio DOUBLE,
+  score FLOAT,
+  active BOOLEAN,
+  flags BIT(8),
+  tier ENUM('free','pro','enterprise'),
+  tags SET('a','b','c'),
+  tiny TINYINT, small SMALLINT, medium MEDIUMINT, huge BIGINT UNSIGNED,
+  avatar BLOB,
+  document LONGBLOB,
+  fixed BINARY(4),
+  varbin VARBINARY(16),
+  prefs JSON,
+  home POINT,
+  name_upper VARCHAR(100) AS (UPPER(name)) VIRTUAL,
+  balance_cents DECIMAL(30,6) AS (balance * 100) STORED
+) ENGINE=InnoDB;
+INSERT INTO customers (name, bio, email, created, birthday, wake_up, touched, joined, balance, ratio, score, active, flags, tier, tags, tiny, small, medium, huge, avatar, document, fixed, varbin, prefs, home) VALUES
+ ('Ada 😀🎉', 'Emoji 👩‍💻, CJK 日本語, Arabic مرحبا, combining é, quotes \' " ` and a backslash \\ and\na newline\tand a tab', 'ada@example.com', '2024-02-29 23:59:59.999999', '1815-12-10', '06:30:00.125', '2024-01-01 00:00:01', 2024, 12345678901234.123456, 3.141592653589793, 2.5, TRUE, b'10100101', 'pro', 'a,c', -128, -32768, -8388608, 18446744073709551615, X'00FF00FF', NULL, X'DEADBEEF', X'000102', '{"theme": "dark", "langs": ["en", "日本語"], "n": 1.5, "nested": {"ok": true, "none": null}}', ST_GeomFromText('POINT(2.35 48.85)')),
+ ('O''Brien', NULL, NULL, '1000-01-01 00:00:00.000000', NULL, NULL, NULL, NULL, -0.000001, -1e308, NULL, FALSE, b'0', 'free', '', 127, 32767, 8388607, 0, '', '', X'00000000', X'', '[]', NULL),
+ ('Null Everywhere', NULL, 'null@example.com', '9999-12-31 23:59:59.999999', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+ ('NUL byte', CONCAT('before', CHAR(0), 'after'), 'nul@example.com', '2000-01-01 00:00:00', '2000-02-29', '-838:59:59', NULL, 1901, 99999999999999.999999, 1e-300, 0, TRUE, b'11111111', 'enterprise', 'a,b,c', 0, 0, 0, 1, NULL, NULL, NULL, NULL, '"just a string"', ST_GeomFromText('POINT(0 0)'));
+-- Every byte value in a BLOB, 64 KiB of it.
+UPDATE customers SET document = (SELECT GROUP_CONCAT(UNHEX(LPAD(HEX(seq % 256), 2, '0')) ORDER BY seq SEPARATOR '') FROM seq_0_to_65535) WHERE id = 1;
+
+CREATE TABLE orders (
+  id INT AUTO_INCREMENT PRIMARY KEY,
+  customer_id INT NOT NULL,
+  total DECIMAL(12,2) NOT NULL,
+  status ENUM('new','paid','shipped') NOT NULL DEFAULT 'new',
+  placed DATETIME NOT NULL,
+  CONSTRAINT fk_customer FOREIGN KEY (customer_id) REFERENCES customers (id)
+) ENGINE=InnoDB;
+CREATE TABLE audit_log (
+  id INT AUTO_INCREMENT PRIMARY KEY,
+  message VARCHAR(200) NOT NULL,
+  at DATETIME NOT NULL DEFAULT '2024-01-01 00:00:00'
+) ENGINE=InnoDB;
+CREATE TABLE legacy_notes (id INT PRIMARY KEY, note VARCHAR(50)) ENGINE=MyISAM;
+INSERT INTO legacy_notes VALUES (1, 'kept in MyISAM'), (2, NULL);
+CREATE TABLE empty_table (id INT PRIMARY KEY) ENGINE=InnoDB;
+
+DELIMITER //
+CREATE TRIGGER orders_after_insert AFTER INSERT ON orders FOR EACH ROW
+BEGIN
+  INSERT INTO audit_log (message) VALUES (CONCAT('order ', NEW.id, ' for ', NEW.customer_id));
+END//
+CREATE TRIGGER customers_before_update BEFORE UPDATE ON customers FOR EACH ROW
+BEGIN
+  SET NEW.touched = '2024-06-01 12:00:00';
+END//
+CREATE PROCEDURE place_order(IN customer INT, IN amount DECIMAL(12,2))
+BEGIN
+  INSERT INTO orders (customer_id, total, placed) VALUES (customer, amount, '2024-03-01 10:00:00');
+END//
+CREATE FUNCTION order_count(customer INT) RETURNS INT READS SQL DATA
+BEGIN
+  RETURN (SELECT COUNT(*) FROM orders WHERE customer_id = customer);
+END//
+DELIMITER ;
+CALL place_order(1, 19.99);
+CALL place_order(1, 5.00);
+CALL place_order(2, 1000000.01);
+UPDATE customers SET score = 4.5 WHERE id = 2;
+
+CREATE VIEW customer_totals AS
+  SELECT c.id, c.name, COUNT(o.id) AS orders, COALESCE(SUM(o.total), 0) AS spent
+  FROM customers c LEFT JOIN orders o ON o.customer_id = c.id GROUP BY c.id, c.name;
+CREATE VIEW big_spenders AS SELECT id, name FROM customer_totals WHERE spent > 100;
+CREATE EVENT purge_audit ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 00:00:00'
+  DO DELETE FROM audit_log WHERE at < '2000-01-01';
+"#;
+
+/// Creates database `big` with a table of [`BIG_ROWS`] rows, generated by the server (MariaDB's sequence
+/// engine) in a few seconds.
+const BIG: &str = r#"
+CREATE DATABASE big;
+CREATE TABLE big.events (
+  id BIGINT PRIMARY KEY,
+  account INT NOT NULL,
+  kind VARCHAR(16) NOT NULL,
+  amount DECIMAL(12,2),
+  note VARCHAR(64),
+  at DATETIME NOT NULL,
+  KEY by_account (account)
+) ENGINE=InnoDB;
+USE big;
+INSERT INTO big.events
+  SELECT seq, seq % 1000, ELT(1 + seq % 4, 'buy', 'sell', 'refund', 'fee'), (seq % 100000) / 100,
+         IF(seq % 7 = 0, NULL, CONCAT('note ', seq, ' ✓')), '2024-01-01' + INTERVAL seq SECOND
+  FROM seq_1_to_1000000;
+"#;
+
+/// Seeds `shop` (every type family and object kind) and, with `big`, the million-row table.
+pub fn seed(server: &MariaDb, big: bool) {
+    server.sql("SET GLOBAL group_concat_max_len = 1048576;");
+    server.sql(SHOP);
+    if big {
+        server.sql(BIG);
+    }
+}
+
+/// What must be equal between the source and a restored server.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// `CHECKSUM TABLE` of every base table, by `schema.table`.
+    pub checksums: BTreeMap<String, String>,
+    /// Rows of every base table.
+    pub rows: BTreeMap<String, u64>,
+    /// Routines, triggers, views and events per schema, by kind.
+    pub objects: BTreeMap<String, u64>,
+}
+
+/// The user schemas of a server.
+pub fn user_schemas(server: &MariaDb) -> Vec<String> {
+    server
+        .sql("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ('mysql','information_schema','performance_schema','sys') ORDER BY 1;")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Reads the fingerprint of every user schema.
+pub fn fingerprint(server: &MariaDb) -> Fingerprint {
+    let schemas = user_schemas(server);
+    let list = schemas.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",");
+    let tables: Vec<String> = server
+        .sql(&format!(
+            "SELECT CONCAT('`', TABLE_SCHEMA, '`.`', TABLE_NAME, '`') FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA IN ({list}) ORDER BY 1;"
+        ))
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let mut checksums = BTreeMap::new();
+    let mut rows = BTreeMap::new();
+    for table in &tables {
+        let checksum = server.sql(&format!("CHECKSUM TABLE {table} EXTENDED;"));
+        let value = checksum.split('\t').nth(1).unwrap_or_default().trim().to_owned();
+        checksums.insert(table.clone(), value);
+        let count = server
+            .sql(&format!("SELECT COUNT(*) FROM {table};"))
+            .trim()
+            .parse()
+            .expect("a count");
+        rows.insert(table.clone(), count);
+    }
+    let mut objects = BTreeMap::new();
+    for (kind, query) in [
+        (
+            "routines",
+            format!(
+                "SELECT ROUTINE_SCHEMA, COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA IN ({list}) GROUP BY 1"
+            ),
+        ),
+        (
+            "triggers",
+            format!(
+                "SELECT TRIGGER_SCHEMA, COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA IN ({list}) GROUP BY 1"
+            ),
+        ),
+        (
+            "views",
+            format!(
+                "SELECT TABLE_SCHEMA, COUNT(*) FROM information_schema.VIEWS WHERE TABLE_SCHEMA IN ({list}) GROUP BY 1"
+            ),
+        ),
+        (
+            "events",
+            format!(
+                "SELECT EVENT_SCHEMA, COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA IN ({list}) GROUP BY 1"
+            ),
+        ),
+    ] {
+        for line in server.sql(&format!("{query};")).lines() {
+            let (schema, count) = line.split_once('\t').expect("schema and count");
+            objects.insert(format!("{schema} {kind}"), count.parse().expect("a count"));
+        }
+    }
+    Fingerprint {
+        checksums,
+        rows,
+        objects,
+    }
+}
