@@ -4,13 +4,12 @@
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use kube::api::PostParams;
-use kube::{Resource, ResourceExt};
+use kube::ResourceExt;
 use mysqlinstance_operator::api::{MySQLInstance, Phase};
 use serde_json::json;
 
 use crate::lifecycle::set_pod_unready;
-use crate::support::{TestEnv, metric_value, wait_for};
+use crate::support::{TestEnv, metric_value, run_backup_job, wait_for};
 
 fn condition(instance: &MySQLInstance, type_: &str) -> Option<(String, String)> {
     let c = instance.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)?;
@@ -86,35 +85,6 @@ async fn a_scheduled_backup_runs_through_backing_up_and_records_last_backup() {
     );
 }
 
-/// Creates a Job from the CronJob's template, as the CronJob controller would, with the kwok label that makes
-/// its pod fail.
-async fn run_failing_backup(env: &TestEnv, name: &str) {
-    let cronjob = env.api::<CronJob>().get("db-backup").await.expect("CronJob");
-    let mut template = cronjob.spec.job_template.clone();
-    let pod = template
-        .spec
-        .as_mut()
-        .expect("job spec")
-        .template
-        .metadata
-        .get_or_insert_with(Default::default);
-    pod.labels
-        .get_or_insert_with(Default::default)
-        .insert("mysqlinstance.io/test-backup-fail".into(), "true".into());
-    let mut metadata = template.metadata.clone().unwrap_or_default();
-    metadata.name = Some(name.to_owned());
-    metadata.owner_references = Some(vec![cronjob.controller_owner_ref(&()).expect("owner ref")]);
-    let job = Job {
-        metadata,
-        spec: template.spec,
-        status: None,
-    };
-    env.api::<Job>()
-        .create(&PostParams::default(), &job)
-        .await
-        .expect("job created");
-}
-
 #[tokio::test]
 async fn a_failed_backup_is_reported_and_degraded_wins_when_the_database_is_unhealthy() {
     let env = TestEnv::new("backupfail").await;
@@ -132,7 +102,7 @@ async fn a_failed_backup_is_reported_and_degraded_wins_when_the_database_is_unhe
         Some("Unknown")
     );
 
-    run_failing_backup(&env, "db-backup-manual-1").await;
+    run_backup_job(&env, "db", "db-backup-manual-1", true).await;
     let failed = wait_for("BackupSucceeded=False", Duration::from_secs(30), || async {
         let instance = api.get("db").await.ok()?;
         (condition(&instance, "BackupSucceeded")?.0 == "False").then_some(instance)
@@ -158,7 +128,7 @@ async fn a_failed_backup_is_reported_and_degraded_wins_when_the_database_is_unhe
 
     // A backup running while the database is unhealthy: Degraded wins over BackingUp.
     set_pod_unready(&env, "db-0", true).await;
-    run_failing_backup(&env, "db-backup-manual-2").await;
+    run_backup_job(&env, "db", "db-backup-manual-2", true).await;
     let degraded = env.wait_phase("db", Phase::Degraded, Duration::from_secs(30)).await;
     assert_eq!(
         condition(&degraded, "Degraded"),

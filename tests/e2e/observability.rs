@@ -9,14 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use kube::Resource;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams};
 use mysqlinstance_operator::api::{MySQLInstance, Phase};
 use serde_json::{Value, json};
 
 use crate::lifecycle::set_pod_unready;
-use crate::support::{POLL, TestEnv, delete_and_wait, free_port, metric_value, wait_for};
+use crate::support::{POLL, TestEnv, delete_and_wait, free_port, metric_value, run_backup_job, wait_for};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
@@ -143,41 +141,6 @@ fn documented_metrics() -> BTreeMap<String, Documented> {
         "docs/metrics.md table not found or too short: {table:?}"
     );
     table
-}
-
-/// Creates a backup Job from the instance's CronJob template, as the CronJob controller would; with `fail`, its
-/// pod carries the kwok label that makes it fail (tests/cluster/stages/pod-test-job-fail.yaml).
-async fn run_backup_job(env: &TestEnv, instance: &str, job: &str, fail: bool) {
-    let cronjob = env
-        .api::<CronJob>()
-        .get(&format!("{instance}-backup"))
-        .await
-        .expect("backup CronJob");
-    let mut template = cronjob.spec.job_template.clone();
-    if fail {
-        let pod = template
-            .spec
-            .as_mut()
-            .expect("job spec")
-            .template
-            .metadata
-            .get_or_insert_with(Default::default);
-        pod.labels
-            .get_or_insert_with(Default::default)
-            .insert("mysqlinstance.io/test-backup-fail".into(), "true".into());
-    }
-    let mut metadata = template.metadata.clone().unwrap_or_default();
-    metadata.name = Some(job.to_owned());
-    metadata.owner_references = Some(vec![cronjob.controller_owner_ref(&()).expect("owner ref")]);
-    let job = Job {
-        metadata,
-        spec: template.spec,
-        status: None,
-    };
-    env.api::<Job>()
-        .create(&PostParams::default(), &job)
-        .await
-        .expect("backup Job created");
 }
 
 /// Waits until the instance records a completed successful backup.

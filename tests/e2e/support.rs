@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client, CustomResourceExt, ResourceExt};
+use kube::{Api, Client, CustomResourceExt, Resource, ResourceExt};
 use mysqlinstance_operator::api::{MySQLInstance, MySQLInstanceSpec, Phase};
 use serde_json::json;
 
@@ -365,4 +366,39 @@ where
         api.get_opt(name).await.ok()?.is_none().then_some(())
     })
     .await;
+}
+
+/// Creates a backup Job from the instance's CronJob template, as the CronJob controller would; with `fail`, its
+/// pod carries the kwok label that makes it fail (tests/cluster/stages/pod-test-job-fail.yaml).
+pub async fn run_backup_job(env: &TestEnv, instance: &str, job: &str, fail: bool) {
+    let cronjob = env
+        .api::<CronJob>()
+        .get(&format!("{instance}-backup"))
+        .await
+        .expect("backup CronJob");
+    let mut template = cronjob.spec.job_template.clone();
+    if fail {
+        let pod = template
+            .spec
+            .as_mut()
+            .expect("job spec")
+            .template
+            .metadata
+            .get_or_insert_with(Default::default);
+        pod.labels
+            .get_or_insert_with(Default::default)
+            .insert("mysqlinstance.io/test-backup-fail".into(), "true".into());
+    }
+    let mut metadata = template.metadata.clone().unwrap_or_default();
+    metadata.name = Some(job.to_owned());
+    metadata.owner_references = Some(vec![cronjob.controller_owner_ref(&()).expect("owner ref")]);
+    let job = Job {
+        metadata,
+        spec: template.spec,
+        status: None,
+    };
+    env.api::<Job>()
+        .create(&PostParams::default(), &job)
+        .await
+        .expect("backup Job created");
 }
