@@ -21,30 +21,64 @@ use super::signal::Shutdown;
 /// Where Kubernetes reads a container's termination message from.
 const DEFAULT_TERMINATION_LOG: &str = "/dev/termination-log";
 
+/// The MySQL server a backup reads or a restore writes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// Host of the MySQL server.
+    #[arg(long)]
+    pub host: String,
+    /// Port of the MySQL server.
+    #[arg(long, default_value_t = 3306)]
+    pub port: u16,
+    /// MySQL option file with a [client] section holding user and password (never pass a password on the command line).
+    #[arg(long)]
+    pub defaults_file: PathBuf,
+}
+
+impl ServerArgs {
+    fn connection(&self) -> Connection {
+        Connection {
+            host: self.host.clone(),
+            port: self.port,
+            defaults_file: self.defaults_file.clone(),
+        }
+    }
+}
+
+/// How to reach an S3-compatible store. Credentials and region come from AWS_ACCESS_KEY_ID,
+/// AWS_SECRET_ACCESS_KEY and AWS_REGION, never from arguments.
+#[derive(clap::Args, Debug, Clone)]
+pub struct S3Args {
+    /// Endpoint URL of an S3-compatible store (AWS S3 when unset).
+    #[arg(long)]
+    pub s3_endpoint: Option<String>,
+    /// Address buckets in the path instead of the host name (most self-hosted stores need this).
+    #[arg(long)]
+    pub s3_path_style: bool,
+}
+
+impl S3Args {
+    fn options(&self) -> S3Options {
+        S3Options {
+            endpoint: self.s3_endpoint.clone(),
+            path_style: self.s3_path_style,
+        }
+    }
+}
+
 /// Arguments of `mysqlinstance-operator backup`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BackupArgs {
     /// Name of the MySQLInstance; backups are named NAME-YYYYMMDDTHHMMSSZ.sql.zst.
     #[arg(long)]
     pub instance: String,
-    /// Host of the server to dump.
-    #[arg(long)]
-    pub host: String,
-    /// Port of the server to dump.
-    #[arg(long, default_value_t = 3306)]
-    pub port: u16,
-    /// MySQL option file with a [client] section holding user and password (never pass a password on the command line).
-    #[arg(long)]
-    pub defaults_file: PathBuf,
+    #[command(flatten)]
+    pub server: ServerArgs,
     /// Where to write: file:///dir or s3://bucket/prefix.
     #[arg(long)]
     pub destination: String,
-    /// Endpoint URL of an S3-compatible store (AWS S3 when unset). Credentials and region come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION.
-    #[arg(long)]
-    pub s3_endpoint: Option<String>,
-    /// Address buckets in the path instead of the host name (most self-hosted stores need this).
-    #[arg(long)]
-    pub s3_path_style: bool,
+    #[command(flatten)]
+    pub s3: S3Args,
     /// After a successful backup, keep at least the newest N backups of this instance.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub keep_last: Option<u32>,
@@ -80,21 +114,10 @@ pub struct RestoreArgs {
     /// Whose newest backup "latest" means.
     #[arg(long)]
     pub instance: Option<String>,
-    /// Host of the server to restore into.
-    #[arg(long)]
-    pub host: String,
-    /// Port of the server to restore into.
-    #[arg(long, default_value_t = 3306)]
-    pub port: u16,
-    /// MySQL option file with a [client] section for the target server.
-    #[arg(long)]
-    pub defaults_file: PathBuf,
-    /// Endpoint URL of an S3-compatible store (AWS S3 when unset).
-    #[arg(long)]
-    pub s3_endpoint: Option<String>,
-    /// Address buckets in the path instead of the host name.
-    #[arg(long)]
-    pub s3_path_style: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub s3: S3Args,
     /// Restore even if the target already has tables in the backup's databases (they are replaced).
     #[arg(long)]
     pub force: bool,
@@ -122,20 +145,13 @@ impl BackupArgs {
         }
         Ok(BackupConfig {
             instance: self.instance.clone(),
-            connection: Connection {
-                host: self.host.clone(),
-                port: self.port,
-                defaults_file: self.defaults_file.clone(),
-            },
+            connection: self.server.connection(),
             tools: Tools {
                 mysql: self.mysql.clone(),
                 mysqldump: self.mysqldump.clone(),
             },
             destination: Location::parse(&self.destination)?,
-            s3: S3Options {
-                endpoint: self.s3_endpoint.clone(),
-                path_style: self.s3_path_style,
-            },
+            s3: self.s3.options(),
             databases: self.databases.clone(),
             retention: Policy {
                 keep_last: self.keep_last,
@@ -155,16 +171,9 @@ impl RestoreArgs {
             source: Source::parse(&self.source)?,
             repository: self.repository.as_deref().map(Location::parse).transpose()?,
             instance: self.instance.clone(),
-            connection: Connection {
-                host: self.host.clone(),
-                port: self.port,
-                defaults_file: self.defaults_file.clone(),
-            },
+            connection: self.server.connection(),
             mysql: self.mysql.clone(),
-            s3: S3Options {
-                endpoint: self.s3_endpoint.clone(),
-                path_style: self.s3_path_style,
-            },
+            s3: self.s3.options(),
             force: self.force,
         })
     }
@@ -201,7 +210,7 @@ pub fn restore(args: RestoreArgs) -> ExitCode {
                 report::RestoreResult {
                     status: Status::Failure,
                     source: None,
-                    target: format!("{}:{}", args.host, args.port),
+                    target: format!("{}:{}", args.server.host, args.server.port),
                     databases: Vec::new(),
                     tables: None,
                     rows: None,
