@@ -98,7 +98,8 @@ fn instance_of<K: ResourceExt>(child: K) -> Option<ObjectRef<MySQLInstance>> {
     Some(ObjectRef::new(name).within(&child.namespace()?))
 }
 
-/// Runs the controller until `shutdown` resolves. Returns the store of instances for metrics.
+/// Builds the controller: the store of instances (read by the metrics) and the future that runs it until
+/// SIGTERM or Ctrl-C.
 pub fn controller(ctx: Arc<Context>, run: &RunConfig) -> (Store<MySQLInstance>, impl futures::Future<Output = ()>) {
     let client = &ctx.client;
     let ns = run.namespace.as_deref();
