@@ -56,6 +56,11 @@ struct RunArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // kube, the OTLP exporter and object_store all speak TLS through rustls: one crypto provider for every
+    // subcommand, installed before any client exists.
+    if rustls::crypto::ring::default_provider().install_default().is_err() {
+        eprintln!("warning: a TLS crypto provider was already installed");
+    }
     match cli.command {
         Command::Crd => match api::crd_yaml() {
             Ok(yaml) => {
@@ -78,10 +83,6 @@ fn main() -> ExitCode {
 }
 
 fn run(args: RunArgs) -> ExitCode {
-    // kube and the OTLP exporter both speak TLS through rustls; pick its one crypto provider at startup.
-    if rustls::crypto::ring::default_provider().install_default().is_err() {
-        eprintln!("warning: a TLS crypto provider was already installed");
-    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {

@@ -235,23 +235,7 @@ pub fn restore(args: RestoreArgs) -> ExitCode {
 }
 
 fn invalid_backup(args: &BackupArgs, error: &BackupError) -> report::BackupResult {
-    let now = chrono::Utc::now();
-    report::BackupResult {
-        status: Status::Failure,
-        instance: Some(args.instance.clone()),
-        name: None,
-        location: None,
-        size_bytes: None,
-        raw_bytes: None,
-        sha256: None,
-        started_at: now,
-        completed_at: now,
-        duration_seconds: 0.0,
-        pruned: None,
-        warning: None,
-        reason: Some(error.reason().to_owned()),
-        error: Some(error.to_string()),
-    }
+    report::BackupResult::failed_at_start(Some(args.instance.clone()), error.reason(), error.to_string())
 }
 
 /// Runs `work` on a fresh runtime with a [`Shutdown`] wired to SIGTERM/SIGINT. A runtime that cannot
@@ -262,8 +246,6 @@ where
     Fut: std::future::Future<Output = T>,
     T: From<StartupFailure>,
 {
-    // object_store's HTTPS client takes rustls's process-wide provider; ring is already in the binary.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => return T::from(StartupFailure(format!("could not start the async runtime: {error}"))),
@@ -281,23 +263,7 @@ pub struct StartupFailure(String);
 
 impl From<StartupFailure> for report::BackupResult {
     fn from(failure: StartupFailure) -> Self {
-        let now = chrono::Utc::now();
-        report::BackupResult {
-            status: Status::Failure,
-            instance: None,
-            name: None,
-            location: None,
-            size_bytes: None,
-            raw_bytes: None,
-            sha256: None,
-            started_at: now,
-            completed_at: now,
-            duration_seconds: 0.0,
-            pruned: None,
-            warning: None,
-            reason: Some("InternalError".to_owned()),
-            error: Some(failure.0),
-        }
+        report::BackupResult::failed_at_start(None, "InternalError", failure.0)
     }
 }
 

@@ -62,6 +62,29 @@ pub struct BackupResult {
     pub error: Option<String>,
 }
 
+impl BackupResult {
+    /// A failure before any work started: nothing was read, written or timed.
+    pub fn failed_at_start(instance: Option<String>, reason: &str, error: String) -> Self {
+        let now = Utc::now();
+        Self {
+            status: Status::Failure,
+            instance,
+            name: None,
+            location: None,
+            size_bytes: None,
+            raw_bytes: None,
+            sha256: None,
+            started_at: now,
+            completed_at: now,
+            duration_seconds: 0.0,
+            pruned: None,
+            warning: None,
+            reason: Some(reason.to_owned()),
+            error: Some(error),
+        }
+    }
+}
+
 /// The result line of `mysqlinstance-operator restore`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
