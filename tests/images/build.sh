@@ -18,13 +18,17 @@ REPO=$(cd "$HERE/../.." && pwd)
 CACHE=${MYI_CACHE:-$HOME/.cache/mysqlinstance-operator}/images
 LOG=$CACHE/build.log
 HEAVY_LOCK=${HEAVY_LOCK:-/tmp/work/heavy.lock}
+LOG_START=0
 MUSL=x86_64-unknown-linux-musl
 IMAGE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 log() { echo "images: $*" >&2; }
 die() {
     log "error: $*"
-    [ -s "$LOG" ] && { log "last lines of $LOG:"; tail -n 30 "$LOG" >&2; }
+    if [ -f "$LOG" ] && [ "$(stat -c %s "$LOG")" -gt "$LOG_START" ]; then
+        log "last lines of $LOG:"
+        tail -c +$((LOG_START + 1)) "$LOG" | tail -n 30 >&2
+    fi
     exit 1
 }
 # Runs a noisy command with its output in the log.
@@ -42,16 +46,16 @@ need_apt() { # need_apt COMMAND PACKAGE: installs PACKAGE from Debian when COMMA
 }
 
 # Keeps only the newest archive of an image: ARCHIVE is the one just built.
-prune() { find "$CACHE" -maxdepth 1 -name "$1-*.tar" ! -path "$2" -delete; }
+prune() { find "$CACHE" -maxdepth 1 \( -name "$1-*.tar" -o -name "$1-*.tar.tmp" \) ! -path "$2" -delete; }
 
 # ---------------------------------------------------------------------------------------------------- pause
 build_pause() {
-    local k out root
+    local k out root=$WORK/pause
     k=$({ cat "$HERE/pause/pause.c"; gcc --version | head -n1; } | key)
     out=$CACHE/pause-3.10-$k.tar
     [ -f "$out" ] && { log "pause: cached $out"; echo "$out"; return; }
     log "pause: gcc -static -Os pause.c"
-    root=$(mktemp -d "$CACHE/work.XXXXXX")
+    mkdir "$root"
     quiet gcc -static -Os -s -Wall -o "$root/pause" "$HERE/pause/pause.c" || die "pause: gcc failed"
     chmod 0755 "$root/pause"
     log "pause: packing localhost/pause:3.10"
@@ -77,29 +81,45 @@ apt_uri() {
     done | head -n1
 }
 
-candidate() { apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ { print $2 }'; }
+# The apt candidates of mariadb-server and mariadb-client, one a line. apt-cache takes 0.6 s here (no pkgcache),
+# so the answer is memoised on the state of the apt lists and sources.
+candidates() {
+    local sig memo=$CACHE/.apt-candidates
+    sig=$(stat -c '%n %s %Y' /var/lib/apt/lists/*Packages* /etc/apt/sources.list* /etc/apt/preferences* \
+        2>/dev/null | sha)
+    if [ -f "$memo" ] && [ "$(head -n1 "$memo")" = "$sig" ]; then
+        tail -n +2 "$memo"
+        return
+    fi
+    { echo "$sig"; apt-cache policy mariadb-server mariadb-client 2>/dev/null | awk '/Candidate:/ { print $2 }'; } \
+        >"$memo.tmp"
+    mv "$memo.tmp" "$memo"
+    tail -n +2 "$memo"
+}
 
 build_mariadb() {
-    local mirror security version k out root log_version old_uid old_gid
+    local mirror security versions version k out root installed old_uid old_gid
     mirror=$(apt_uri bookworm)
     mirror=${mirror:-http://deb.debian.org/debian}
     security=$(apt_uri bookworm-security)
-    version=$(candidate mariadb-server)
+    versions=$(candidates)
+    version=$(head -n1 <<<"$versions")
     if [ -z "$version" ] || [ "$version" = "(none)" ]; then
         log "mariadb: apt-get update (no candidate for mariadb-server yet)"
         quiet apt-get update
-        version=$(candidate mariadb-server)
+        versions=$(candidates)
+        version=$(head -n1 <<<"$versions")
     fi
     case $version in 1:10.11.*) ;; *) die "mariadb: apt offers mariadb-server '$version', not 10.11" ;; esac
-    k=$(printf '%s\n' "$mirror" "$security" "$version" "$(candidate mariadb-client)" | key)
+    k=$(printf '%s\n' "$mirror" "$security" "$versions" | key)
     out=$CACHE/mariadb-10.11-$k.tar
     if [ -f "$out" ]; then
-        log "mariadb: cached $out (mariadb-server $(cat "$out.version" 2>/dev/null || echo "$version"))"
+        log "mariadb: cached $out ($(cat "$out.version" 2>/dev/null || echo "mariadb-server $version"))"
         echo "$out"
         return
     fi
     need_apt debootstrap debootstrap
-    root=$CACHE/work.mariadb-rootfs
+    root=$WORK/mariadb-rootfs
     if grep -q " $root[/ ]" /proc/self/mountinfo; then die "mariadb: something is mounted under $root"; fi
     rm -rf "$root"
     mkdir -p "$CACHE/debs"
@@ -147,16 +167,17 @@ build_mariadb() {
 
     local tool missing=""
     for tool in mariadbd mariadb-install-db mariadb mariadb-dump mariadb-admin mysql mysqldump; do
-        chroot "$root" sh -c "command -v $tool" >/dev/null || missing="$missing $tool"
+        chroot "$root" env PATH="$IMAGE_PATH" sh -c "command -v $tool" >/dev/null || missing="$missing $tool"
     done
     [ -z "$missing" ] || die "mariadb: missing from the image:$missing"
-    log_version=$(chroot "$root" dpkg-query -W -f '${Version}' mariadb-server)
-    log "mariadb: installed mariadb-server $log_version ($(chroot "$root" mariadbd --version | tr -s ' ' | cut -d' ' -f2-4)), $(du -sm "$root" | cut -f1) MB"
-    [ "$log_version" = "$version" ] || log "mariadb: note: the host's apt candidate was $version"
+    installed=$(chroot "$root" dpkg-query -W -f '${Version}' mariadb-server)
+    installed="mariadb-server $installed (mariadbd $(chroot "$root" mariadbd --version | sed 's/.* Ver \([^ ]*\).*/\1/'))"
+    log "mariadb: installed $installed, $(du -sm "$root" | cut -f1) MB"
+    case $installed in "mariadb-server $version "*) ;; *) log "mariadb: note: the host's apt candidate is $version" ;; esac
 
     log "mariadb: packing localhost/mariadb:10.11"
     oci pack --root "$root" --name localhost/mariadb:10.11 --out "$out" --user 999:999 --env "PATH=$IMAGE_PATH"
-    echo "$log_version" >"$out.version"
+    echo "$installed" >"$out.version"
     rm -rf "$root"
     prune mariadb-10.11 "$out"
     find "$CACHE" -maxdepth 1 -name 'mariadb-10.11-*.tar.version' ! -path "$out.version" -delete
@@ -164,16 +185,20 @@ build_mariadb() {
 }
 
 # ---------------------------------------------------------------------------------------------------- operator
-build_operator() {
-    local version k out bin root
-    version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$REPO/Cargo.toml" | head -n1)
-    [ -n "$version" ] || die "operator: no version in Cargo.toml"
-    k=$({
+operator_key() {
+    {
         cd "$REPO"
         cat Cargo.toml Cargo.lock
         find src -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
         rustc -V
-    } | key)
+    } | key
+}
+
+build_operator() {
+    local version k out bin root
+    version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$REPO/Cargo.toml" | head -n1)
+    [ -n "$version" ] || die "operator: no version in Cargo.toml"
+    k=$(operator_key)
     out=$CACHE/mysqlinstance-operator-$version-$k.tar
     [ -f "$out" ] && { log "operator: cached $out"; echo "$out"; return; }
     need_apt musl-gcc musl-tools
@@ -185,10 +210,17 @@ build_operator() {
     log "operator: cargo build --release --target $MUSL (waits for $HEAVY_LOCK)"
     (cd "$REPO" && CC_x86_64_unknown_linux_musl=musl-gcc quiet flock "$HEAVY_LOCK" \
         cargo build --release --locked --target $MUSL --bin mysqlinstance-operator) || die "operator: cargo build failed"
+    # src/ may be edited while cargo runs: the image must match the key it is cached under.
+    if [ "$(operator_key)" != "$k" ]; then
+        log "operator: src/, Cargo.toml or Cargo.lock changed during the build; building again"
+        build_operator
+        return
+    fi
     bin=$REPO/target/$MUSL/release/mysqlinstance-operator
     file -b "$bin" | grep -Eq 'statically linked|static-pie linked' || die "operator: $bin is not static: $(file -b "$bin")"
     "$bin" version | grep -qx "mysqlinstance-operator $version" || die "operator: '$bin version' did not say $version"
-    root=$(mktemp -d "$CACHE/work.XXXXXX")
+    root=$WORK/operator
+    mkdir "$root"
     install -m 0755 "$bin" "$root/mysqlinstance-operator"
     log "operator: packing localhost/mysqlinstance-operator:$version ($(du -m "$bin" | cut -f1) MB binary)"
     oci pack --root "$root" --name "localhost/mysqlinstance-operator:$version" --out "$out" --user 65532:65532 \
@@ -199,15 +231,23 @@ build_operator() {
 }
 
 # ---------------------------------------------------------------------------------------------------- main
-[ $# -gt 0 ] || { sed -n '2,13s/^# \{0,1\}//p' "$0" >&2; exit 2; }
-for image in "$@"; do
-    case $image in pause | mariadb | operator) ;; *) die "unknown image '$image' (pause, mariadb or operator)" ;; esac
-done
-mkdir -p "$CACHE"
-for image in "$@"; do
-    # One build of an image at a time; a second caller waits and then finds it cached.
-    exec {lock}>"$CACHE/.$image.lock"
-    flock "$lock"
-    "build_$image"
-    exec {lock}>&-
-done
+main() {
+    [ $# -gt 0 ] || { sed -n '2,13s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+    for image in "$@"; do
+        case $image in pause | mariadb | operator) ;; *) log "unknown image '$image' (pause, mariadb or operator)"; exit 2 ;; esac
+    done
+    mkdir -p "$CACHE"
+    [ ! -f "$LOG" ] || [ "$(stat -c %s "$LOG")" -lt 50000000 ] || mv "$LOG" "$LOG.old"
+    LOG_START=$(stat -c %s "$LOG" 2>/dev/null || echo 0)
+    WORK=$(mktemp -d "$CACHE/work.XXXXXX")  # scratch space of this run (root file systems), removed at exit
+    trap 'rm -rf "$WORK"' EXIT
+    for image in "$@"; do
+        # One build of an image at a time; a second caller waits and then finds it cached.
+        exec {lock}>"$CACHE/.$image.lock"
+        flock "$lock"
+        "build_$image"
+        exec {lock}>&-
+    done
+}
+
+main "$@"; exit  # on one line: bash reads no further, so editing this file cannot disturb a running build
