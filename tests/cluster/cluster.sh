@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# Local Kubernetes control plane on 127.0.0.1 for the operator's integration/e2e tests:
-# etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok (3 fake nodes, fake pods/volumes).
+# Local Kubernetes cluster for the operator's integration/e2e tests, in one of two modes:
+#   kwok (default): etcd + kube-apiserver + kube-controller-manager + kube-scheduler on 127.0.0.1 + kwok (3 fake
+#                   nodes, fake pods/volumes). Every server binds 127.0.0.1 only.
+#   real (--real):  the same control plane + a real node (containerd, runc, kubelet, CNI bridge, kube-proxy,
+#                   CoreDNS) running real containers, all inside one network namespace created for the cluster
+#                   (real.sh). Nothing is added to the host's network; see README.md.
 #
-#   tests/cluster/cluster.sh up   [DIR]   build (cached) and start a cluster whose state lives in DIR
-#   tests/cluster/cluster.sh env  [DIR]   print `export KUBECONFIG=...` and `export PATH=<bindir>:$PATH`
-#   tests/cluster/cluster.sh down [DIR]   stop every process of that cluster and remove DIR (idempotent)
+#   tests/cluster/cluster.sh up   [--real] [DIR]   build (cached) and start a cluster whose state lives in DIR
+#   tests/cluster/cluster.sh env  [DIR]            print `export KUBECONFIG=...`, `export PATH=<bindir>:$PATH`
+#                                                  (real mode: also `export MYI_NETNS=...`)
+#   tests/cluster/cluster.sh exec DIR -- CMD...    run CMD with KUBECONFIG and PATH set (real mode: inside the
+#                                                  cluster's network namespace, where pods, Services and *.svc work)
+#   tests/cluster/cluster.sh load DIR IMAGE.tar... import OCI archives into the node's containerd (real mode)
+#   tests/cluster/cluster.sh down [DIR]            stop every process of that cluster, remove all it created and
+#                                                  DIR (idempotent)
 #
 # DIR defaults to ${MYI_CLUSTER_DIR:-/tmp/myi-cluster}. Several clusters can run side by side in different DIRs.
-# Every server binds 127.0.0.1 only. See tests/cluster/README.md.
+# See tests/cluster/README.md.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,7 +31,10 @@ die() { log "ERROR: $*"; exit 1; }
 
 usage() {
   cat >&2 <<EOF
-usage: $0 {up|down|env} [DIR]
+usage: $0 up [--real] [DIR]
+       $0 {down|env} [DIR]
+       $0 exec DIR -- CMD...
+       $0 load DIR IMAGE.tar...
   DIR defaults to \${MYI_CLUSTER_DIR:-/tmp/myi-cluster}
 EOF
   exit 2
@@ -31,43 +43,67 @@ EOF
 # ---------------------------------------------------------------------------------------------------------------
 # process helpers
 
-# pid_is_ours PID: the process is alive and runs one of our binaries (guards against PID reuse).
+# proc_start PID: the process's start time (field 22 of /proc/PID/stat), to tell it from a later one with its PID.
+proc_start() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) } # the fields after "(comm) "; comm may contain spaces
+  # shellcheck disable=SC2086 # split into fields
+  set -- $stat
+  echo "${20}"
+}
+
+# pid_is_ours PID [START]: the process is alive and is the one recorded (same start time), or, for a pids file
+# without start times, runs one of our binaries (guards against PID reuse).
 pid_is_ours() {
-  local pid=$1 exe
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  local pid=$1 start=${2:-} exe stat
+  [ -n "$pid" ] && stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  # a zombie is dead: its reaper (for an orphan, possibly a slow PID 1) has just not collected it yet
+  [ "${stat%% *}" != Z ] || return 1
+  if [ -n "$start" ]; then
+    # shellcheck disable=SC2086 # split into fields; the start time is the 20th after "(comm) "
+    set -- $stat
+    [ "${20}" = "$start" ]
+    return
+  fi
   exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
   case "$exe" in "$BIN"/*) return 0 ;; *) return 1 ;; esac
 }
 
-# stop_all: SIGTERM every recorded process (reverse start order), wait up to 20s, then SIGKILL what is left.
+# stop_all [NAME...]: SIGTERM the recorded processes (all, or only those NAMEs) in reverse start order, waiting up
+# to 10s for each, then SIGKILL what is left.
 stop_all() {
-  local pidfile="$DIR/pids" name pid i
+  local pidfile="$DIR/pids" name pid start i
   [ -f "$pidfile" ] || return 0
-  local -a names=() pids=()
-  while read -r name pid; do names+=("$name"); pids+=("$pid"); done <"$pidfile"
+  local -a names=() pids=() starts=()
+  while read -r name pid start; do
+    if [ $# -gt 0 ] && [[ " $* " != *" $name "* ]]; then continue; fi
+    names+=("$name"); pids+=("$pid"); starts+=("$start")
+  done <"$pidfile"
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    if pid_is_ours "${pids[$i]}"; then
+    if pid_is_ours "${pids[$i]}" "${starts[$i]}"; then
       log "stopping ${names[$i]} (pid ${pids[$i]})"
       kill -TERM "${pids[$i]}" 2>/dev/null || true
       # let each component exit before stopping the one it depends on (kwok/kcm/scheduler before the apiserver,
       # the apiserver before etcd), so nothing spins on a vanished dependency
-      wait_gone "${pids[$i]}" 10 || true
+      wait_gone "${pids[$i]}" 10 "${starts[$i]}" || true
     fi
   done
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    if ! wait_gone "${pids[$i]}" 10; then
+    if ! wait_gone "${pids[$i]}" 10 "${starts[$i]}"; then
       log "${names[$i]} (pid ${pids[$i]}) ignored SIGTERM; sending SIGKILL"
       kill -KILL "${pids[$i]}" 2>/dev/null || true
-      wait_gone "${pids[$i]}" 10 || die "${names[$i]} (pid ${pids[$i]}) is still running"
+      wait_gone "${pids[$i]}" 10 "${starts[$i]}" || die "${names[$i]} (pid ${pids[$i]}) is still running"
     fi
   done
-  rm -f "$pidfile"
+  [ $# -gt 0 ] || rm -f "$pidfile"
 }
 
-# wait_gone PID SECONDS: true once PID is no longer one of our processes (reaps it if it is our child).
+# wait_gone PID SECONDS [START]: true once PID is no longer that process of ours (reaps it if it is our child).
 wait_gone() {
-  local pid=$1 deadline=$((SECONDS + $2))
-  while pid_is_ours "$pid"; do
+  local pid=$1 deadline=$((SECONDS + $2)) start=${3:-}
+  while pid_is_ours "$pid" "$start"; do
     # a zombie child of this shell still passes kill -0; reap it
     if [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ]; then wait "$pid" 2>/dev/null || true; fi
     [ "$SECONDS" -lt "$deadline" ] || return 1
@@ -77,16 +113,16 @@ wait_gone() {
   return 0
 }
 
-# start NAME CMD...: run CMD in the background with its output in DIR/logs/NAME.log, record its PID.
+# start NAME CMD...: run CMD in the background with its output in DIR/logs/NAME.log, record its PID and start time.
 start() {
   local name=$1; shift
   CURRENT=$name
   log "starting $name"
   "$@" </dev/null >"$DIR/logs/$name.log" 2>&1 &
-  echo "$name $!" >>"$DIR/pids"
+  echo "$name $! $(proc_start $!)" >>"$DIR/pids"
 }
 
-pid_of() { awk -v n="$1" '$1 == n {print $2}' "$DIR/pids"; }
+pid_of() { [ ! -f "$DIR/pids" ] || awk -v n="$1" '$1 == n {print $2, $3}' "$DIR/pids"; } # "PID START"
 
 # wait_until COMPONENT TIMEOUT DESCRIPTION CMD...: poll CMD until it succeeds; fail early if COMPONENT died.
 wait_until() {
@@ -95,7 +131,8 @@ wait_until() {
   CURRENT=$comp
   pid=$(pid_of "$comp")
   until "$@" >/dev/null 2>&1; do
-    pid_is_ours "$pid" || die "$comp exited while waiting for: $what"
+    # shellcheck disable=SC2086 # "PID START"
+    pid_is_ours $pid || die "$comp exited while waiting for: $what"
     [ "$SECONDS" -lt "$deadline" ] || die "timed out after ${timeout}s waiting for: $what"
     sleep 0.25
   done
@@ -121,10 +158,18 @@ ossl() { # openssl with its chatter in logs/pki.log
   openssl "$@" >>"$DIR/logs/pki.log" 2>&1 || die "openssl $1 failed"
 }
 
+# client_cert NAME SUBJECT [EXTENSIONS]: DIR/pki/NAME.{key,crt} signed by the cluster CA.
+client_cert() {
+  local pki=$DIR/pki name=$1 subj=$2 ext=${3:-client_ext}
+  ossl req -new -nodes -newkey rsa:2048 -subj "$subj" -keyout "$pki/$name.key" -out "$pki/$name.csr"
+  ossl x509 -req -sha256 -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$pki/openssl.cnf" -extensions "$ext" -out "$pki/$name.crt"
+}
+
 gen_pki() {
   local pki=$DIR/pki
   mkdir -p "$pki"
-  cat >"$pki/openssl.cnf" <<'EOF'
+  cat >"$pki/openssl.cnf" <<EOF
 [req]
 distinguished_name = dn
 prompt = no
@@ -138,7 +183,7 @@ subjectKeyIdentifier = hash
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,keyEncipherment
 extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1,DNS:localhost,IP:10.96.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
+subjectAltName = IP:127.0.0.1,DNS:localhost,IP:10.96.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local${PKI_EXTRA_SAN:-}
 authorityKeyIdentifier = keyid
 [client_ext]
 basicConstraints = critical,CA:FALSE
@@ -152,29 +197,32 @@ EOF
     -keyout "$pki/apiserver.key" -out "$pki/apiserver.csr"
   ossl x509 -req -sha256 -in "$pki/apiserver.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
     -days 3650 -extfile "$pki/openssl.cnf" -extensions server_ext -out "$pki/apiserver.crt"
-  ossl req -new -nodes -newkey rsa:2048 -subj "/O=system:masters/CN=myi-admin" \
-    -keyout "$pki/admin.key" -out "$pki/admin.csr"
-  ossl x509 -req -sha256 -in "$pki/admin.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
-    -days 3650 -extfile "$pki/openssl.cnf" -extensions client_ext -out "$pki/admin.crt"
+  client_cert admin "/O=system:masters/CN=myi-admin"
   ossl genrsa -out "$pki/sa.key" 2048
   ossl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
 
-  cat >"$DIR/kubeconfig" <<EOF
+  write_kubeconfig "$DIR/kubeconfig" "https://127.0.0.1:$API_PORT" admin
+}
+
+# write_kubeconfig FILE SERVER CERT: a kubeconfig for the client certificate DIR/pki/CERT.{crt,key}.
+write_kubeconfig() {
+  local pki=$DIR/pki
+  cat >"$1" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
 - name: myi
   cluster:
-    server: https://127.0.0.1:$API_PORT
+    server: $2
     certificate-authority: $pki/ca.crt
 users:
-- name: myi-admin
+- name: myi-$3
   user:
-    client-certificate: $pki/admin.crt
-    client-key: $pki/admin.key
+    client-certificate: $pki/$3.crt
+    client-key: $pki/$3.key
 contexts:
 - name: myi
-  context: {cluster: myi, user: myi-admin}
+  context: {cluster: myi, user: myi-$3}
 current-context: myi
 EOF
 }
@@ -245,7 +293,9 @@ on_up_exit() {
     log "---- end of $CURRENT.log ----"
   fi
   log "tearing down what was started"
-  if [ "${MYI_KEEP_FAILED:-0}" = 1 ]; then
+  if [ "${MYI_KEEP_FAILED:-0}" = 1 ] && [ "${MODE:-kwok}" = real ]; then
+    down_real keep || true
+  elif [ "${MYI_KEEP_FAILED:-0}" = 1 ]; then
     stop_all || true
     log "MYI_KEEP_FAILED=1: leaving $DIR (logs) in place"
   else
@@ -254,20 +304,29 @@ on_up_exit() {
   exit $((rc == 0 ? 1 : rc))
 }
 
-do_up() {
-  local t0=$SECONDS
+# prepare_dir: refuse a running cluster or a foreign non-empty DIR; clear a dead cluster's state.
+prepare_dir() {
   if [ -e "$DIR" ]; then
     [ -z "$(ls -A "$DIR")" ] || [ -f "$DIR/$MARKER" ] || die "$DIR exists, is not empty and is not a cluster dir"
     if [ -f "$DIR/pids" ]; then
-      local name pid
+      local name pid start
       load_env
-      while read -r name pid; do
-        pid_is_ours "$pid" && die "a cluster is already running in $DIR ($name pid $pid); run: $0 down $DIR"
+      while read -r name pid start; do
+        pid_is_ours "$pid" "$start" && die "a cluster is already running in $DIR ($name pid $pid); run: $0 down $DIR"
       done <"$DIR/pids"
     fi
     log "removing stale state in $DIR"
     do_down
+  elif [ -e "/run/netns/$(real_netns_name)" ]; then
+    log "removing a stale real-node cluster of $DIR"
+    do_down
   fi
+}
+
+do_up() {
+  local t0=$SECONDS
+  [ "$REAL" = 1 ] && { do_up_real; return; }
+  prepare_dir
 
   BIN=$("$here/build.sh" | tail -n 1)
   [ -x "$BIN/kube-apiserver" ] || die "build.sh did not print a binary directory (got '$BIN')"
@@ -365,12 +424,16 @@ EOF
 # ---------------------------------------------------------------------------------------------------------------
 # down / env
 
+# load_env: the KEY=value lines of DIR/env (as written by up) into shell variables.
 load_env() {
-  BIN=
-  ETCD_DATA=
+  BIN= ETCD_DATA= MODE=kwok NODEBIN= NETNS= NETNS_INODE= MNTNS= CGROUP_ROOT= API_PORT=
+  local k v
   if [ -f "$DIR/env" ]; then
-    BIN=$(sed -n 's/^BIN=//p' "$DIR/env")
-    ETCD_DATA=$(sed -n 's/^ETCD_DATA=//p' "$DIR/env")
+    while IFS='=' read -r k v; do
+      case "$k" in
+        BIN | ETCD_DATA | MODE | NODEBIN | NETNS | NETNS_INODE | MNTNS | CGROUP_ROOT | API_PORT) printf -v "$k" '%s' "$v" ;;
+      esac
+    done <"$DIR/env"
   fi
   if [ -z "$BIN" ]; then # env not written yet (very early failure): derive the binary dir as build.sh does
     # shellcheck source=versions.env
@@ -380,12 +443,19 @@ load_env() {
 }
 
 do_down() {
-  if [ ! -e "$DIR" ]; then
+  if [ ! -e "$DIR" ] && [ ! -e "/run/netns/$(real_netns_name)" ]; then
     log "nothing to do: $DIR does not exist"
     return 0
   fi
-  [ -f "$DIR/$MARKER" ] || [ -z "$(ls -A "$DIR")" ] || die "$DIR is not a cluster dir (no $MARKER); not touching it"
+  if [ -e "$DIR" ]; then
+    [ -f "$DIR/$MARKER" ] || [ -z "$(ls -A "$DIR")" ] || die "$DIR is not a cluster dir (no $MARKER); not touching it"
+  fi
   load_env
+  # a real-node cluster, or what is left of one whose DIR/env is gone (its namespace is named after DIR)
+  if [ "$MODE" = real ] || [ -e "/run/netns/$(real_netns_name)" ]; then
+    down_real
+    return
+  fi
   stop_all
   case "$ETCD_DATA" in
     /dev/shm/myi-etcd.*) rm -rf "$ETCD_DATA" ;;
@@ -400,13 +470,48 @@ do_env() {
   printf 'export KUBECONFIG=%q\n' "$DIR/kubeconfig"
   # shellcheck disable=SC2016 # $PATH is meant to be expanded by the caller's eval
   printf 'export PATH=%q:"$PATH"\n' "$BIN"
+  if [ "$MODE" = real ]; then printf 'export MYI_NETNS=%q\n' "$NETNS"; fi
+}
+
+# do_exec CMD...: CMD with KUBECONFIG and PATH set; for a real-node cluster inside its network namespace, where
+# `ip netns exec` also bind-mounts /etc/netns/NETNS/resolv.conf (CoreDNS) over /etc/resolv.conf.
+do_exec() {
+  [ -f "$DIR/env" ] || die "no cluster in $DIR (run: $0 up $DIR)"
+  load_env
+  [ $# -gt 0 ] || usage
+  export KUBECONFIG="$DIR/kubeconfig" PATH="$BIN:$PATH"
+  if [ "$MODE" = real ]; then
+    [ -n "$NODEBIN" ] && PATH="$BIN:$NODEBIN:${PATH#"$BIN:"}"
+    export MYI_NETNS=$NETNS
+    exec ip netns exec "$NETNS" "$@"
+  fi
+  exec "$@"
 }
 
 # ---------------------------------------------------------------------------------------------------------------
 
-[ $# -ge 1 ] && [ $# -le 2 ] || usage
-cmd=$1
-DIR=${2:-${MYI_CLUSTER_DIR:-/tmp/myi-cluster}}
+# shellcheck source=real.sh
+source "$here/real.sh"
+
+[ $# -ge 1 ] || usage
+cmd=$1; shift
+REAL=0
+args=()
+case "$cmd" in
+  up)
+    [ "${1:-}" = --real ] && { REAL=1; shift; }
+    [ $# -le 1 ] || usage
+    DIR=${1:-} ;;
+  down | env) [ $# -le 1 ] || usage; DIR=${1:-} ;;
+  exec)
+    [ $# -ge 3 ] && [ "$2" = -- ] || usage
+    DIR=$1; shift 2; args=("$@") ;;
+  load)
+    [ $# -ge 2 ] || usage
+    DIR=$1; shift; args=("$@") ;;
+  *) usage ;;
+esac
+DIR=${DIR:-${MYI_CLUSTER_DIR:-/tmp/myi-cluster}}
 case "$DIR" in /*) ;; *) DIR="$PWD/$DIR" ;; esac
 DIR=${DIR%/}
 [ -n "$DIR" ] && [ "$DIR" != / ] || die "refusing DIR=/"
@@ -416,5 +521,6 @@ case "$cmd" in
   up) do_up ;;
   down) do_down ;;
   env) do_env ;;
-  *) usage ;;
+  exec) do_exec "${args[@]}" ;;
+  load) do_load "${args[@]}" ;;
 esac
