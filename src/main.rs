@@ -1,5 +1,6 @@
-//! The `mysqlinstance-operator` binary: runs the controller, prints the CRD, and (in the container image that
-//! carries the MySQL client tools) takes and restores backups.
+//! The `mysqlinstance-operator` binary: runs the controller and prints the CRD; placed in the database pods by
+//! an init container, it initializes the data directory, answers the probes, and takes and restores backups
+//! with the server image's own tools.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -7,9 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
-use mysqlinstance_operator::api;
+use mysqlinstance_operator::api::{self, ServerVersion};
 use mysqlinstance_operator::backup::cli::{self as backup_cli, BackupArgs, RestoreArgs};
 use mysqlinstance_operator::controller::{self, Context, RunConfig};
+use mysqlinstance_operator::instance::{self, InstanceCommand};
 use mysqlinstance_operator::resources::OperatorSettings;
 use mysqlinstance_operator::telemetry::{metrics::Metrics, server, traces};
 use tracing::{error, info};
@@ -34,6 +36,11 @@ enum Command {
     Backup(BackupArgs),
     /// Restore a backup into a server after verifying its checksum. Prints a one-line JSON result.
     Restore(RestoreArgs),
+    /// What runs inside the database pods: place the binary, initialize the data directory, answer probes.
+    Instance {
+        #[command(subcommand)]
+        command: InstanceCommand,
+    },
     /// Print the version.
     Version,
 }
@@ -49,9 +56,26 @@ struct RunArgs {
     /// Instances reconciled at the same time.
     #[arg(long, env = "CONCURRENCY", default_value_t = 4)]
     concurrency: u16,
-    /// Image the backup CronJobs run (the operator image, which carries the MySQL client tools).
-    #[arg(long, env = "BACKUP_IMAGE", default_value = concat!("ghcr.io/mysqlinstance/mysqlinstance-operator:", env!("CARGO_PKG_VERSION")))]
-    backup_image: String,
+    /// The operator's own image: init containers place its binary in server, backup and restore pods.
+    #[arg(long, env = "OPERATOR_IMAGE", default_value = concat!("ghcr.io/mysqlinstance/mysqlinstance-operator:", env!("CARGO_PKG_VERSION")))]
+    operator_image: String,
+    /// A server image to use instead of the pinned official one of a version, as VERSION=IMAGE (for example
+    /// 11.4=registry.example/mariadb:11.4.8, for mirrors and air-gapped clusters); repeat per version.
+    #[arg(long = "server-image", env = "SERVER_IMAGES", value_delimiter = ',', value_parser = parse_server_image)]
+    server_images: Vec<(ServerVersion, String)>,
+}
+
+fn parse_server_image(value: &str) -> Result<(ServerVersion, String), String> {
+    let (version, image) = value
+        .split_once('=')
+        .ok_or_else(|| format!("{value:?} is not VERSION=IMAGE, such as 10.11=registry.example/mariadb:10.11"))?;
+    let version = version
+        .parse()
+        .map_err(|_| format!("{version:?} is not a supported version (8.0, 8.4, 10.11 or 11.4)"))?;
+    if image.is_empty() {
+        return Err(format!("no image given for version {version}"));
+    }
+    Ok((version, image.to_owned()))
 }
 
 fn main() -> ExitCode {
@@ -79,6 +103,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Backup(args) => backup_cli::backup(args),
         Command::Restore(args) => backup_cli::restore(args),
+        Command::Instance { command } => instance::run(command),
     }
 }
 
@@ -114,7 +139,8 @@ async fn run_controller(args: RunArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot reach the cluster ({e}); set KUBECONFIG or run inside a pod"))?;
     let metrics = Arc::new(Metrics::new().map_err(|e| format!("cannot register metrics: {e}"))?);
     let settings = OperatorSettings {
-        backup_image: args.backup_image,
+        operator_image: args.operator_image,
+        server_images: args.server_images.into_iter().collect(),
     };
     let ctx = Arc::new(Context::new(client, metrics.clone(), settings));
     let run = RunConfig {

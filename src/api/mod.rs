@@ -24,18 +24,28 @@ use strum::{Display, EnumIter, EnumString, IntoStaticStr};
     status = "MySQLInstanceStatus",
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase","description":"Where the instance stands: Pending, Provisioning, Ready, BackingUp or Degraded"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.ready","description":"Ready replicas / desired replicas"}"#,
-    printcolumn = r#"{"name":"Version","type":"string","jsonPath":".spec.version","description":"MySQL version"}"#,
+    printcolumn = r#"{"name":"Engine","type":"string","jsonPath":".spec.engine","description":"MySQL or MariaDB","priority":1}"#,
+    printcolumn = r#"{"name":"Version","type":"string","jsonPath":".spec.version","description":"Server version"}"#,
     printcolumn = r#"{"name":"Last Backup","type":"date","jsonPath":".status.lastBackup.completedAt","description":"When the newest successful backup completed"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.engine == 'MariaDB' ? self.version in ['10.11', '11.4'] : self.version in ['8.0', '8.4']").message("version does not belong to the engine: MySQL runs 8.0 or 8.4, MariaDB runs 10.11 or 11.4; set spec.version (and spec.engine: MariaDB for MariaDB)"))]
+#[x_kube(validation = Rule::new("self.engine == oldSelf.engine").message("engine is immutable: create a new instance of the other engine and restore a backup into it"))]
+#[x_kube(validation = Rule::new("!(oldSelf.version == '8.4' && self.version == '8.0') && !(oldSelf.version == '11.4' && self.version == '10.11')").message("version downgrades are refused (the data directory of a newer server cannot be opened by an older one): restore a backup into a new instance instead"))]
 #[x_kube(validation = Rule::new("has(self.restoreFrom) == has(oldSelf.restoreFrom) && (!has(self.restoreFrom) || self.restoreFrom == oldSelf.restoreFrom)").message("restoreFrom can only be set when the instance is created: create a new instance to restore a backup"))]
 pub struct MySQLInstanceSpec {
-    /// MySQL server version. Selects the container image unless `image` is set.
+    /// Database engine: MySQL (the default) or MariaDB. Immutable.
     #[serde(default)]
-    pub version: MySQLVersion,
+    pub engine: Engine,
 
-    /// Container image for the MySQL server; overrides the image chosen by `version`.
+    /// Server version: 8.0 or 8.4 for MySQL, 10.11 or 11.4 for MariaDB. Selects the container image unless
+    /// `image` is set. Can be upgraded, never downgraded.
+    #[serde(default)]
+    pub version: ServerVersion,
+
+    /// Container image of the server; overrides the image chosen by `version`. Any image works that has the
+    /// engine's server binary and client tools on its PATH (no entrypoint is used).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("size(self) > 0").message("image must not be empty: remove the field to use the image of spec.version"))]
     #[schemars(length(max = 512))]
@@ -57,6 +67,7 @@ pub struct MySQLInstanceSpec {
     /// Changing them restarts the server.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[x_kube(validation = Rule::new("self.all(k, k.matches('^[A-Za-z0-9_.-]+$'))").message("config keys must be my.cnf option names made of letters, digits, '_', '-' or '.', such as max_connections"))]
+    #[x_kube(validation = Rule::new("!self.exists(k, k in ['datadir', 'socket', 'port', 'pid-file', 'pid_file'])").message("config may not set datadir, socket, port or pid-file: the server pod relies on them; remove the key"))]
     #[x_kube(validation = Rule::new("self.all(k, !self[k].contains('\\n'))").message("config values must be a single line: remove the newline"))]
     #[schemars(extend("maxProperties" = 64), transform = limit_config_values)]
     pub config: BTreeMap<String, String>,
@@ -108,7 +119,8 @@ fn default_replicas() -> i32 {
     1
 }
 
-/// Supported MySQL versions.
+/// The database server family. The server pod's init container detects the engine from the server binary in
+/// the image and refuses to start when it disagrees with this field.
 #[derive(
     schemars::JsonSchema,
     Serialize,
@@ -122,8 +134,35 @@ fn default_replicas() -> i32 {
     Display,
     EnumString,
     EnumIter,
+    IntoStaticStr,
 )]
-pub enum MySQLVersion {
+pub enum Engine {
+    /// Oracle MySQL: `mysqld`, `mysql`, `mysqldump`.
+    #[default]
+    MySQL,
+    /// MariaDB: `mariadbd`, `mariadb`, `mariadb-dump`.
+    MariaDB,
+}
+
+/// Supported server versions: 8.0 and 8.4 for MySQL, 10.11 and 11.4 for MariaDB.
+#[derive(
+    schemars::JsonSchema,
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Display,
+    EnumString,
+    EnumIter,
+)]
+pub enum ServerVersion {
     #[serde(rename = "8.0")]
     #[strum(serialize = "8.0")]
     V8_0,
@@ -131,14 +170,30 @@ pub enum MySQLVersion {
     #[serde(rename = "8.4")]
     #[strum(serialize = "8.4")]
     V8_4,
+    #[serde(rename = "10.11")]
+    #[strum(serialize = "10.11")]
+    V10_11,
+    #[serde(rename = "11.4")]
+    #[strum(serialize = "11.4")]
+    V11_4,
 }
 
-impl MySQLVersion {
-    /// The pinned server image for this version.
+impl ServerVersion {
+    /// The engine this version belongs to.
+    pub fn engine(self) -> Engine {
+        match self {
+            ServerVersion::V8_0 | ServerVersion::V8_4 => Engine::MySQL,
+            ServerVersion::V10_11 | ServerVersion::V11_4 => Engine::MariaDB,
+        }
+    }
+
+    /// The pinned official server image of this version.
     pub fn image(self) -> &'static str {
         match self {
-            MySQLVersion::V8_0 => "docker.io/library/mysql:8.0.44",
-            MySQLVersion::V8_4 => "docker.io/library/mysql:8.4.7",
+            ServerVersion::V8_0 => "docker.io/library/mysql:8.0.44",
+            ServerVersion::V8_4 => "docker.io/library/mysql:8.4.7",
+            ServerVersion::V10_11 => "docker.io/library/mariadb:10.11.14",
+            ServerVersion::V11_4 => "docker.io/library/mariadb:11.4.8",
         }
     }
 }

@@ -17,6 +17,8 @@ use super::restore::{self, RestoreConfig, Source};
 use super::retention::{Policy, parse_max_age};
 use super::runner::{self, BackupConfig};
 use super::signal::Shutdown;
+use crate::api::Engine;
+use crate::engine::on_path;
 
 /// Where Kubernetes reads a container's termination message from.
 const DEFAULT_TERMINATION_LOG: &str = "/dev/termination-log";
@@ -37,11 +39,7 @@ pub struct ServerArgs {
 
 impl ServerArgs {
     fn connection(&self) -> Connection {
-        Connection {
-            host: self.host.clone(),
-            port: self.port,
-            defaults_file: self.defaults_file.clone(),
-        }
+        Connection::tcp(self.host.clone(), self.port, self.defaults_file.clone())
     }
 }
 
@@ -91,12 +89,13 @@ pub struct BackupArgs {
     /// zstd compression level, 1 (fastest, the default: as MySQL Shell dumps; the runner must not slow the dump) to 19 (smallest).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=19))]
     pub compression_level: i32,
-    /// The mysqldump program.
-    #[arg(long, default_value = "mysqldump")]
-    pub mysqldump: String,
-    /// The mysql client program.
-    #[arg(long, default_value = "mysql")]
-    pub mysql: String,
+    /// The dump program (default: mariadb-dump when the image has it, else mysqldump, so the dump tool is the
+    /// server's own).
+    #[arg(long)]
+    pub mysqldump: Option<String>,
+    /// The client program (default: the engine's client that goes with the dump tool: mariadb or mysql).
+    #[arg(long)]
+    pub mysql: Option<String>,
     /// File the result line is also written to (skipped with a warning if not writable).
     #[arg(long, default_value = DEFAULT_TERMINATION_LOG)]
     pub termination_log: PathBuf,
@@ -121,12 +120,21 @@ pub struct RestoreArgs {
     /// Restore even if the target already has tables in the backup's databases (they are replaced).
     #[arg(long)]
     pub force: bool,
-    /// The mysql client program.
-    #[arg(long, default_value = "mysql")]
-    pub mysql: String,
+    /// The client program (default: mariadb when the image has MariaDB's tools, else mysql).
+    #[arg(long)]
+    pub mysql: Option<String>,
     /// File the result line is also written to (skipped with a warning if not writable).
     #[arg(long, default_value = DEFAULT_TERMINATION_LOG)]
     pub termination_log: PathBuf,
+}
+
+/// The client tools to run: those named on the command line, else the ones of the engine found on PATH.
+fn tools(mysql: Option<&str>, mysqldump: Option<&str>) -> Tools {
+    let engine = Engine::of_clients(on_path);
+    Tools {
+        mysql: mysql.unwrap_or(engine.client()).to_owned(),
+        mysqldump: mysqldump.unwrap_or(engine.dump()).to_owned(),
+    }
 }
 
 impl BackupArgs {
@@ -146,10 +154,7 @@ impl BackupArgs {
         Ok(BackupConfig {
             instance: self.instance.clone(),
             connection: self.server.connection(),
-            tools: Tools {
-                mysql: self.mysql.clone(),
-                mysqldump: self.mysqldump.clone(),
-            },
+            tools: tools(self.mysql.as_deref(), self.mysqldump.as_deref()),
             destination: Location::parse(&self.destination)?,
             s3: self.s3.options(),
             databases: self.databases.clone(),
@@ -172,7 +177,7 @@ impl RestoreArgs {
             repository: self.repository.as_deref().map(Location::parse).transpose()?,
             instance: self.instance.clone(),
             connection: self.server.connection(),
-            mysql: self.mysql.clone(),
+            mysql: tools(self.mysql.as_deref(), None).mysql,
             s3: self.s3.options(),
             force: self.force,
         })

@@ -18,36 +18,65 @@ const STDERR_TAIL: usize = 16 * 1024;
 /// Schemas that belong to the server, not to the application: never dumped unless asked for by name.
 pub const SYSTEM_DATABASES: &[&str] = &["mysql", "information_schema", "performance_schema", "sys"];
 
+/// Where a server listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Address {
+    /// A host name or address and a TCP port.
+    Tcp { host: String, port: u16 },
+    /// A Unix socket (the server being initialized listens on nothing else).
+    Socket(PathBuf),
+}
+
 /// A server to connect to.
 #[derive(Clone, Debug)]
 pub struct Connection {
-    /// Host name or address.
-    pub host: String,
-    /// TCP port.
-    pub port: u16,
+    /// Where the server listens.
+    pub address: Address,
     /// MySQL option file with a `[client]` section holding user and password.
     pub defaults_file: PathBuf,
 }
 
 impl Connection {
-    /// `host:port`, for messages.
+    /// A server at `host:port`.
+    pub fn tcp(host: impl Into<String>, port: u16, defaults_file: impl Into<PathBuf>) -> Self {
+        Self {
+            address: Address::Tcp {
+                host: host.into(),
+                port,
+            },
+            defaults_file: defaults_file.into(),
+        }
+    }
+
+    /// `host:port` or the socket's path, for messages.
     pub fn address(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+        match &self.address {
+            Address::Tcp { host, port } => format!("{host}:{port}"),
+            Address::Socket(path) => path.display().to_string(),
+        }
     }
 
     /// The connection arguments, `--defaults-file` first as the client tools require.
     pub fn args(&self) -> Vec<OsString> {
         let mut defaults = OsString::from("--defaults-file=");
         defaults.push(&self.defaults_file);
-        vec![
-            defaults,
-            format!("--host={}", self.host).into(),
-            format!("--port={}", self.port).into(),
-            // Never fall back to a Unix socket when the host is "localhost".
-            "--protocol=TCP".into(),
-            // Rows with large BLOBs must fit in one packet (the tools' defaults are 16-24 MiB).
-            "--max-allowed-packet=1G".into(),
-        ]
+        let mut args = vec![defaults];
+        match &self.address {
+            Address::Tcp { host, port } => args.extend([
+                format!("--host={host}").into(),
+                format!("--port={port}").into(),
+                // Never fall back to a Unix socket when the host is "localhost".
+                "--protocol=TCP".into(),
+            ]),
+            Address::Socket(path) => {
+                let mut socket = OsString::from("--socket=");
+                socket.push(path);
+                args.extend([socket, "--protocol=SOCKET".into()]);
+            }
+        }
+        // Rows with large BLOBs must fit in one packet (the tools' defaults are 16-24 MiB).
+        args.push("--max-allowed-packet=1G".into());
+        args
     }
 
     /// Fails early, with the path in the message, if the option file cannot be read (the client tools'
@@ -300,11 +329,7 @@ mod tests {
     #[test]
     fn failures_are_classified() {
         use std::os::unix::process::ExitStatusExt;
-        let connection = Connection {
-            host: "h".into(),
-            port: 1,
-            defaults_file: "/c.cnf".into(),
-        };
+        let connection = Connection::tcp("h", 1, "/c.cnf");
         let status = ExitStatus::from_raw(1 << 8);
         let unreachable = classify_failure("mysql", &connection, "ERROR 2002 (HY000): Can't connect", status);
         assert_eq!(unreachable.reason(), "ServerUnreachable");
@@ -328,13 +353,16 @@ mod tests {
 
     #[test]
     fn the_option_file_comes_first() {
-        let connection = Connection {
-            host: "h".into(),
-            port: 3306,
-            defaults_file: "/etc/c.cnf".into(),
-        };
+        let connection = Connection::tcp("h", 3306, "/etc/c.cnf");
         let args = connection.args();
         assert_eq!(args[0], "--defaults-file=/etc/c.cnf");
         assert!(args.iter().all(|a| !a.to_string_lossy().contains("password")));
+        let socket = Connection {
+            address: Address::Socket("/run/init.sock".into()),
+            defaults_file: "/tmp/root.cnf".into(),
+        };
+        let args = socket.args();
+        assert_eq!(args[0], "--defaults-file=/tmp/root.cnf");
+        assert!(args.contains(&"--socket=/run/init.sock".into()) && args.contains(&"--protocol=SOCKET".into()));
     }
 }

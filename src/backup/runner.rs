@@ -444,11 +444,7 @@ mod tests {
     #[test]
     fn mid_dump_failures_are_named() {
         use std::os::unix::process::ExitStatusExt;
-        let connection = Connection {
-            host: "h".into(),
-            port: 1,
-            defaults_file: "/c.cnf".into(),
-        };
+        let connection = Connection::tcp("h", 1, "/c.cnf");
         let exit2 = std::process::ExitStatus::from_raw(2 << 8);
         let dropped = dump_failure(
             &connection,

@@ -71,7 +71,7 @@ pub async fn children(
     .await?;
     writes += apply(
         &Api::namespaced(client.clone(), namespace),
-        resources::statefulset(instance, &claim_size)?,
+        resources::statefulset(instance, &ctx.settings, &claim_size)?,
         world.statefulset.as_ref(),
     )
     .await?;

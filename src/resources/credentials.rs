@@ -80,6 +80,25 @@ fn random_password() -> Result<String, getrandom::Error> {
     Ok(password)
 }
 
+/// A MySQL option file whose `[client]` section logs in as `user` with `password`. The password is quoted,
+/// and the characters the option-file parser of both engines treats specially inside quotes (`\\`, `"` and
+/// line breaks) are escaped, so a password of any printable characters survives: `#` and `;` inside quotes
+/// are not comments, and leading or trailing spaces are kept.
+pub fn client_option_file(user: &str, password: &str) -> String {
+    let mut quoted = String::with_capacity(password.len() + 2);
+    for c in password.chars() {
+        match c {
+            '\\' => quoted.push_str("\\\\"),
+            '"' => quoted.push_str("\\\""),
+            '\n' => quoted.push_str("\\n"),
+            '\r' => quoted.push_str("\\r"),
+            '\t' => quoted.push_str("\\t"),
+            c => quoted.push(c),
+        }
+    }
+    format!("[client]\nuser = {user}\npassword = \"{quoted}\"\n")
+}
+
 /// Name of the credentials Secret.
 pub fn credentials_secret_name(instance: &MySQLInstance) -> String {
     format!("{}-credentials", instance.name_any())
@@ -96,7 +115,7 @@ pub fn credentials_ownership(instance: &MySQLInstance) -> Vec<OwnerReference> {
 /// The credentials Secret. Created only when absent; never applied over an existing one.
 pub fn credentials_secret(instance: &MySQLInstance, credentials: &Credentials) -> Secret {
     let user = instance.spec.user.clone().unwrap_or_default();
-    let client_cnf = format!("[client]\nuser = root\npassword = \"{}\"\n", credentials.root_password);
+    let client_cnf = client_option_file("root", &credentials.root_password);
     let entries = [
         (keys::ROOT_PASSWORD, credentials.root_password.clone()),
         (keys::USERNAME, user),
@@ -146,6 +165,53 @@ mod tests {
             "only {} distinct characters in 6400 draws",
             distinct.len()
         );
+    }
+
+    /// The option-file parser of MySQL and MariaDB (mysys `my_default`), reduced to one `key = value` line:
+    /// trim, strip one pair of matching quotes, undo the escapes. The real servers are tested end to end.
+    fn parse_option_value(line: &str) -> String {
+        let value = line.split_once('=').expect("key = value").1.trim();
+        let value = match value.as_bytes() {
+            [q @ (b'"' | b'\''), .., last] if q == last && value.len() > 1 => &value[1..value.len() - 1],
+            _ => value,
+        };
+        let mut out = String::new();
+        let mut chars = value.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c != '\\' || chars.peek().is_none() {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('r') => out.push('\r'),
+                Some('s') => out.push(' '),
+                Some(other @ ('"' | '\'' | '\\')) => out.push(other),
+                Some(other) => {
+                    out.push('\\');
+                    out.push(other);
+                }
+                None => {}
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn option_files_carry_every_printable_password() {
+        let every_printable: String = (0x20u8..0x7f).map(char::from).collect();
+        for password in [
+            every_printable.as_str(),
+            r#"it's "quoted" \ and \"#,
+            "  spaces around  ",
+            "# not a comment ; either",
+            "ends with a backslash\\",
+        ] {
+            let file = client_option_file("root", password);
+            let line = file.lines().find(|l| l.starts_with("password")).expect("password line");
+            assert_eq!(parse_option_value(line), password, "{file}");
+        }
     }
 
     #[test]

@@ -41,7 +41,8 @@ fn with_backups(destination: serde_json::Value, policy: &str) -> MySQLInstance {
 
 fn settings() -> OperatorSettings {
     OperatorSettings {
-        backup_image: "example.invalid/mysqlinstance-operator:test".into(),
+        operator_image: "example.invalid/mysqlinstance-operator:test".into(),
+        server_images: Default::default(),
     }
 }
 
@@ -65,9 +66,54 @@ fn golden_children_of_a_plain_instance() {
     check("plain-configmap", &config_map(&i));
     check("plain-service", &service(&i));
     check("plain-headless-service", &headless_service(&i));
-    check("plain-statefulset", &statefulset(&i, "10Gi").expect("builds"));
+    check(
+        "plain-statefulset",
+        &statefulset(&i, &settings(), "10Gi").expect("builds"),
+    );
     assert!(backup_cronjob(&i, &settings()).is_none());
     assert!(backup_pvc(&i).is_none());
+}
+
+#[test]
+fn golden_server_pod_of_a_mariadb_instance() {
+    let i = instance(serde_json::json!({
+        "engine": "MariaDB",
+        "version": "11.4",
+        "storage": {"size": "1Gi"},
+        "database": "shop",
+        "user": "app",
+    }));
+    check("mariadb-configmap", &config_map(&i));
+    check(
+        "mariadb-statefulset",
+        &statefulset(&i, &settings(), "1Gi").expect("builds"),
+    );
+}
+
+#[test]
+fn server_images_come_from_the_spec_then_the_operator_then_the_pinned_default() {
+    let mut i = instance(serde_json::json!({"engine": "MariaDB", "version": "10.11", "storage": {"size": "1Gi"}}));
+    let mut settings = settings();
+    assert_eq!(server_image(&i, &settings), "docker.io/library/mariadb:10.11.14");
+    settings
+        .server_images
+        .insert(crate::api::ServerVersion::V10_11, "localhost/mariadb:10.11".into());
+    assert_eq!(server_image(&i, &settings), "localhost/mariadb:10.11");
+    i.spec.image = Some("registry.example/mariadb:custom".into());
+    assert_eq!(server_image(&i, &settings), "registry.example/mariadb:custom");
+    let sts = statefulset(&i, &settings, "1Gi").expect("builds");
+    let pod = sts.spec.template.spec.expect("pod");
+    let init = pod.init_containers.expect("init containers");
+    assert_eq!(
+        init[0].image.as_deref(),
+        Some("example.invalid/mysqlinstance-operator:test")
+    );
+    assert_eq!(init[1].image.as_deref(), Some("registry.example/mariadb:custom"));
+    assert_eq!(
+        pod.containers[0].image.as_deref(),
+        Some("registry.example/mariadb:custom")
+    );
+    assert_eq!(pod.containers[0].command.as_deref(), Some(&["mariadbd".to_owned()][..]));
 }
 
 #[test]
@@ -116,7 +162,7 @@ fn ownership_follows_the_deletion_policy() {
         Some(1)
     );
     let retention = |i: &MySQLInstance| {
-        statefulset(i, "1Gi")
+        statefulset(i, &settings(), "1Gi")
             .expect("builds")
             .spec
             .persistent_volume_claim_retention_policy
@@ -127,7 +173,7 @@ fn ownership_follows_the_deletion_policy() {
     for owned in [
         config_map(&retain).metadata,
         service(&retain).metadata,
-        statefulset(&retain, "1Gi").expect("builds").metadata,
+        statefulset(&retain, &settings(), "1Gi").expect("builds").metadata,
     ] {
         assert_eq!(owned.owner_references.expect("owned")[0].controller, Some(true));
     }
@@ -154,7 +200,7 @@ fn argv_strings(value: &serde_json::Value, out: &mut Vec<String>) {
 #[test]
 fn no_password_reaches_a_command_line() {
     let i = with_backups(serde_json::json!({"pvc": {"size": "1Gi"}}), "Retain");
-    let sts = serde_json::to_value(statefulset(&i, "1Gi").expect("builds")).expect("json");
+    let sts = serde_json::to_value(statefulset(&i, &settings(), "1Gi").expect("builds")).expect("json");
     let cron = serde_json::to_value(backup_cronjob(&i, &settings()).expect("enabled")).expect("json");
     for rendered in [sts, cron] {
         let mut argv = Vec::new();
@@ -178,7 +224,7 @@ fn config_changes_roll_the_pods_and_spec_hash_tracks_content() {
     let mut b = plain();
     b.spec.config.insert("max_connections".into(), "900".into());
     let template_annotations = |i: &MySQLInstance| {
-        statefulset(i, "10Gi")
+        statefulset(i, &settings(), "10Gi")
             .expect("builds")
             .spec
             .template

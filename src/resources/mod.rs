@@ -6,6 +6,7 @@
 mod backup;
 mod config;
 mod credentials;
+pub mod layout;
 mod metadata;
 mod restore;
 mod runner;
@@ -18,20 +19,37 @@ mod golden;
 pub use backup::{backup_cronjob, backup_cronjob_name, backup_pvc, backup_pvc_name};
 pub use config::{config_map, config_map_name};
 pub use credentials::{
-    Credentials, credentials_ownership, credentials_secret, credentials_secret_name, keys as credential_keys,
+    Credentials, client_option_file, credentials_ownership, credentials_secret, credentials_secret_name,
+    keys as credential_keys,
 };
 pub use metadata::{INSTANCE_LABEL, SPEC_HASH_ANNOTATION, with_spec_hash};
 pub use restore::{restore_job, restore_job_name};
 pub use service::{headless_service, headless_service_name, service};
 pub use statefulset::{data_claim_name, is_larger, statefulset};
 
-use crate::api::MySQLInstance;
+use std::collections::BTreeMap;
+
+use crate::api::{MySQLInstance, ServerVersion};
 
 /// Settings of the operator that shape children but are not part of any instance's spec.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct OperatorSettings {
-    /// Image that runs the operator binary's `backup` subcommand (it carries the MySQL client tools).
-    pub backup_image: String,
+    /// The operator's own image, whose static binary init containers place in server and runner pods.
+    pub operator_image: String,
+    /// Server images that replace the pinned official image of a version (mirrors, air-gapped clusters).
+    pub server_images: BTreeMap<ServerVersion, String>,
+}
+
+/// The server image of an instance: `spec.image`, else the operator's image for its version, else the
+/// pinned official image. Backup and restore runners use it too, so the dump tool matches the server.
+pub fn server_image(instance: &MySQLInstance, settings: &OperatorSettings) -> String {
+    let version = instance.spec.version;
+    instance
+        .spec
+        .image
+        .clone()
+        .or_else(|| settings.server_images.get(&version).cloned())
+        .unwrap_or_else(|| version.image().to_owned())
 }
 
 /// Address applications connect to.

@@ -1,5 +1,6 @@
 //! The Job `NAME-restore` that seeds a new instance from `spec.restoreFrom` with the operator binary's
-//! `restore` subcommand, once the new server is up.
+//! `restore` subcommand, once the new server is up. It runs once: a failure is reported and never retried by
+//! the operator.
 
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
@@ -8,9 +9,6 @@ use super::OperatorSettings;
 use super::metadata::{Component, child_metadata};
 use super::runner::{Repository, connection_args, runner_job};
 use crate::api::MySQLInstance;
-
-/// Seconds a finished restore Job is kept for inspection; `status.restoredAt` records the restore for good.
-const FINISHED_RESTORE_KEPT: i32 = 24 * 3600;
 
 /// Name of the restore Job.
 pub fn restore_job_name(instance: &MySQLInstance) -> String {
@@ -35,8 +33,10 @@ pub fn restore_job(instance: &MySQLInstance, settings: &OperatorSettings) -> Opt
         format!("--instance={}", source.instance),
     ];
     args.extend(connection_args(instance));
-    let (_, mut job) = runner_job(instance, settings, Component::Restore, args, repository);
-    job.ttl_seconds_after_finished = Some(FINISHED_RESTORE_KEPT);
+    // No TTL: the Job is the record that the restore ran. Were a failed one deleted on a timer, the operator
+    // would start a new one over the half-restored database; it goes only with the instance, or when the
+    // user deletes it to retry.
+    let (_, job) = runner_job(instance, settings, Component::Restore, args, repository);
     Some(Job {
         metadata: child_metadata(instance, restore_job_name(instance), Component::Restore, true),
         spec: Some(job),

@@ -1,4 +1,5 @@
-//! The pod that runs the operator binary's `backup` or `restore` subcommand: restricted, with the
+//! The pod that runs the operator binary's `backup` or `restore` subcommand inside the server's own image (the
+//! binary placed by an init container), so the dump and client tools are the server's: restricted, with the
 //! credentials mounted as an option file and the backup repository (a PVC or an S3 bucket) wired in.
 
 use k8s_openapi::api::batch::v1::JobSpec;
@@ -9,11 +10,13 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 
-use super::OperatorSettings;
+use super::layout::{PLACED_BINARY, TMP_DIR, TOOLS_DIR};
 use super::metadata::{Component, labels};
 use super::statefulset::{
-    client_cnf_path, credentials_volume, empty_dir, mount, restricted_container_security, restricted_pod_security,
+    client_cnf_path, credentials_volume, empty_dir, mount, place_binary_container, requests,
+    restricted_container_security, restricted_pod_security,
 };
+use super::{OperatorSettings, server_image};
 use crate::api::{MySQLInstance, S3Destination};
 
 /// Where a backup volume is mounted in a runner pod.
@@ -96,8 +99,8 @@ pub(super) fn connection_args(instance: &MySQLInstance) -> Vec<String> {
     ]
 }
 
-/// A Job spec running `mysqlinstance-operator SUBCOMMAND args...` against `repository`, run once: a failure is
-/// reported, not retried, so a half-done run is never repeated over itself.
+/// A Job spec running `mysqlinstance-operator SUBCOMMAND args...` in the server's image against `repository`,
+/// run once: a failure is reported, not retried, so a half-done run is never repeated over itself.
 pub(super) fn runner_job(
     instance: &MySQLInstance,
     settings: &OperatorSettings,
@@ -106,17 +109,24 @@ pub(super) fn runner_job(
     repository: Repository,
 ) -> (ObjectMeta, JobSpec) {
     let (credentials, credentials_mount) = credentials_volume(instance);
+    let (place_binary, tools) = place_binary_container(settings);
     args.extend(repository.flags);
-    let mut volumes = vec![credentials, empty_dir("tmp")];
+    let mut volumes = vec![credentials, empty_dir("tmp"), tools];
     volumes.extend(repository.volumes);
-    let mut mounts = vec![credentials_mount, mount("tmp", "/tmp", false)];
+    let mut mounts = vec![
+        credentials_mount,
+        mount("tmp", TMP_DIR, false),
+        mount("tools", TOOLS_DIR, true),
+    ];
     mounts.extend(repository.mounts);
     let container = Container {
         name: component.as_str().to_owned(),
-        image: Some(settings.backup_image.clone()),
-        command: Some(vec!["mysqlinstance-operator".to_owned()]),
+        image: Some(server_image(instance, settings)),
+        command: Some(vec![PLACED_BINARY.to_owned()]),
         args: Some(args),
         env: (!repository.env.is_empty()).then_some(repository.env),
+        // A dump is one client process and a bounded pipeline (about 30 MiB measured to S3).
+        resources: Some(requests("100m", "128Mi", "1Gi")),
         security_context: Some(restricted_container_security()),
         volume_mounts: Some(mounts),
         termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
@@ -136,6 +146,7 @@ pub(super) fn runner_job(
                 automount_service_account_token: Some(false),
                 enable_service_links: Some(false),
                 security_context: Some(restricted_pod_security()),
+                init_containers: Some(vec![place_binary]),
                 containers: vec![container],
                 volumes: Some(volumes),
                 ..PodSpec::default()

@@ -1,13 +1,16 @@
-//! The StatefulSet `NAME`: one MySQL server with its data volume, probes that read credentials from a
-//! file, and the Pod Security Standard "restricted" security context.
+//! The StatefulSet `NAME`: one database server with its data volume, under the Pod Security Standard
+//! "restricted". The pod depends on no image entrypoint: an init container places the operator binary, a
+//! second one initializes the data directory with it, the server binary is the main process, and the probes
+//! run through the placed binary.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, ExecAction,
+    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, ExecAction,
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount, VolumeResourceRequirements,
+    ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+    VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -15,17 +18,23 @@ use kube::ResourceExt;
 
 use super::config::{config_map_name, my_cnf};
 use super::credentials::{credentials_secret_name, keys};
+use super::layout::{
+    CONFIG_DIR, CONFIG_FILE, CREDENTIALS_DIR, OPERATOR_BINARY, PLACED_BINARY, RUN_DIR, TMP_DIR, TOOLS_DIR, VOLUME_ROOT,
+};
 use super::metadata::{Component, child_metadata, selector_labels, spec_hash_of};
 use super::service::headless_service_name;
+use super::{OperatorSettings, server_image};
 use crate::api::{DeletionPolicy, MySQLInstance};
 
 /// Name of the data volume claim template.
 pub const DATA_CLAIM: &str = "data";
 /// UID and GID of the mysql user in the official images.
 const MYSQL_UID: i64 = 999;
-const CREDENTIALS_DIR: &str = "/etc/mysql/credentials";
 /// Annotation on the pod template that rolls the server when my.cnf changes.
 const CONFIG_HASH_ANNOTATION: &str = "mysqlinstance.io/config-hash";
+/// The longest a server may take to start listening (first initialization, crash recovery, a major-version
+/// data dictionary upgrade) before the kubelet restarts it: 720 startup probes 5 s apart.
+const STARTUP_PROBES: i32 = 720;
 
 /// Name of the PVC the StatefulSet controller creates for ordinal `ordinal`.
 pub fn data_claim_name(instance: &MySQLInstance, ordinal: u32) -> String {
@@ -42,7 +51,7 @@ pub fn is_larger(want: &str, current: &str) -> bool {
     }
 }
 
-/// The restricted container security context, shared by the server and backup containers.
+/// The restricted container security context, shared by every container the operator builds.
 pub(super) fn restricted_container_security() -> SecurityContext {
     SecurityContext {
         allow_privilege_escalation: Some(false),
@@ -62,13 +71,15 @@ pub(super) fn restricted_container_security() -> SecurityContext {
     }
 }
 
-/// The restricted pod security context.
+/// The restricted pod security context. Volumes are chowned to the mysql group only when their root does not
+/// already belong to it, so a large data volume does not delay every restart.
 pub(super) fn restricted_pod_security() -> PodSecurityContext {
     PodSecurityContext {
         run_as_non_root: Some(true),
         run_as_user: Some(MYSQL_UID),
         run_as_group: Some(MYSQL_UID),
         fs_group: Some(MYSQL_UID),
+        fs_group_change_policy: Some("OnRootMismatch".to_owned()),
         seccomp_profile: Some(SeccompProfile {
             type_: "RuntimeDefault".to_owned(),
             ..SeccompProfile::default()
@@ -77,7 +88,7 @@ pub(super) fn restricted_pod_security() -> PodSecurityContext {
     }
 }
 
-/// The credentials Secret mounted read-only, so probes and backups read passwords from files.
+/// The credentials Secret mounted read-only, so initialization, probes and runners read passwords from files.
 pub(super) fn credentials_volume(instance: &MySQLInstance) -> (Volume, VolumeMount) {
     (
         Volume {
@@ -115,12 +126,52 @@ pub(super) fn empty_dir(name: &str) -> Volume {
     }
 }
 
-fn exec_probe(command: &[&str], initial_delay: i32, period: i32, failures: i32) -> Probe {
+/// The init container that copies the operator's static binary out of the operator image into the `tools`
+/// volume, so the server's image needs nothing but the server and its client tools (and no entrypoint).
+pub(super) fn place_binary_container(settings: &OperatorSettings) -> (Container, Volume) {
+    let container = Container {
+        name: "place-binary".to_owned(),
+        image: Some(settings.operator_image.clone()),
+        command: Some(vec![
+            OPERATOR_BINARY.to_owned(),
+            "instance".to_owned(),
+            "place".to_owned(),
+            PLACED_BINARY.to_owned(),
+        ]),
+        resources: Some(requests("10m", "16Mi", "64Mi")),
+        security_context: Some(restricted_container_security()),
+        volume_mounts: Some(vec![mount("tools", TOOLS_DIR, false)]),
+        ..Container::default()
+    };
+    (container, empty_dir("tools"))
+}
+
+/// Requests of `cpu` and `memory`, and a memory limit.
+pub(super) fn requests(cpu: &str, memory: &str, memory_limit: &str) -> ResourceRequirements {
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".to_owned(), Quantity(cpu.to_owned())),
+            ("memory".to_owned(), Quantity(memory.to_owned())),
+        ])),
+        limits: Some(BTreeMap::from([(
+            "memory".to_owned(),
+            Quantity(memory_limit.to_owned()),
+        )])),
+        ..ResourceRequirements::default()
+    }
+}
+
+/// A probe that runs `instance probe KIND` through the placed binary.
+fn probe(kind: &str, period: i32, failures: i32) -> Probe {
     Probe {
         exec: Some(ExecAction {
-            command: Some(command.iter().map(|s| (*s).to_owned()).collect()),
+            command: Some(vec![
+                PLACED_BINARY.to_owned(),
+                "instance".to_owned(),
+                "probe".to_owned(),
+                kind.to_owned(),
+            ]),
         }),
-        initial_delay_seconds: Some(initial_delay),
         period_seconds: Some(period),
         timeout_seconds: Some(5),
         failure_threshold: Some(failures),
@@ -128,77 +179,61 @@ fn exec_probe(command: &[&str], initial_delay: i32, period: i32, failures: i32) 
     }
 }
 
-fn env(name: &str, value: impl Into<String>) -> EnvVar {
-    EnvVar {
-        name: name.to_owned(),
-        value: Some(value.into()),
-        ..EnvVar::default()
-    }
-}
-
 /// The StatefulSet. `claim_size` is the size of the data claim template: the spec's size for a new
 /// StatefulSet, the existing template's size otherwise (templates are immutable; volumes grow by resizing
 /// their PVCs).
-pub fn statefulset(instance: &MySQLInstance, claim_size: &str) -> Result<StatefulSet, serde_json::Error> {
+pub fn statefulset(
+    instance: &MySQLInstance,
+    settings: &OperatorSettings,
+    claim_size: &str,
+) -> Result<StatefulSet, serde_json::Error> {
     let spec = &instance.spec;
-    let client_cnf = client_cnf_path();
+    let image = server_image(instance, settings);
     let (credentials, credentials_mount) = credentials_volume(instance);
-    let mut environment = vec![env(
-        "MYSQL_ROOT_PASSWORD_FILE",
-        format!("{CREDENTIALS_DIR}/{}", keys::ROOT_PASSWORD),
-    )];
-    if let Some(database) = &spec.database {
-        environment.push(env("MYSQL_DATABASE", database));
-    }
-    if let Some(user) = &spec.user {
-        environment.push(env("MYSQL_USER", user));
-        environment.push(env(
-            "MYSQL_PASSWORD_FILE",
-            format!("{CREDENTIALS_DIR}/{}", keys::PASSWORD),
-        ));
-    }
+    let (place_binary, tools) = place_binary_container(settings);
+    let server_mounts = vec![
+        mount(DATA_CLAIM, VOLUME_ROOT, false),
+        mount("config", CONFIG_DIR, true),
+        credentials_mount,
+        mount("run", RUN_DIR, false),
+        mount("tmp", TMP_DIR, false),
+        mount("tools", TOOLS_DIR, true),
+    ];
+    let mut init_args = vec![
+        "instance".to_owned(),
+        "init".to_owned(),
+        format!("--engine={}", spec.engine),
+    ];
+    init_args.extend(spec.database.iter().map(|d| format!("--database={d}")));
+    init_args.extend(spec.user.iter().map(|u| format!("--user={u}")));
+    let initialize = Container {
+        name: "initialize".to_owned(),
+        image: Some(image.clone()),
+        command: Some(vec![PLACED_BINARY.to_owned()]),
+        args: Some(init_args),
+        resources: spec.resources.clone(),
+        security_context: Some(restricted_container_security()),
+        volume_mounts: Some(server_mounts.clone()),
+        ..Container::default()
+    };
     let server = Container {
         name: "mysql".to_owned(),
-        image: Some(spec.image.clone().unwrap_or_else(|| spec.version.image().to_owned())),
+        image: Some(image),
+        // The server binary itself is the container's process: no entrypoint script, no wrapper.
+        command: Some(vec![spec.engine.server().to_owned()]),
+        args: Some(vec![format!("--defaults-file={CONFIG_FILE}")]),
         ports: Some(vec![ContainerPort {
             name: Some("mysql".to_owned()),
             container_port: super::service::MYSQL_PORT,
             protocol: Some("TCP".to_owned()),
             ..ContainerPort::default()
         }]),
-        env: Some(environment),
         resources: spec.resources.clone(),
-        readiness_probe: Some(exec_probe(
-            &[
-                "mysql",
-                &format!("--defaults-extra-file={client_cnf}"),
-                "--protocol=socket",
-                "-e",
-                "SELECT 1",
-            ],
-            5,
-            5,
-            3,
-        )),
-        liveness_probe: Some(exec_probe(
-            &[
-                "mysqladmin",
-                &format!("--defaults-extra-file={client_cnf}"),
-                "--protocol=socket",
-                "ping",
-            ],
-            30,
-            10,
-            6,
-        )),
+        startup_probe: Some(probe("startup", 5, STARTUP_PROBES)),
+        readiness_probe: Some(probe("readiness", 5, 3)),
+        liveness_probe: Some(probe("liveness", 10, 3)),
         security_context: Some(restricted_container_security()),
-        volume_mounts: Some(vec![
-            mount(DATA_CLAIM, "/var/lib/mysql", false),
-            mount("config", "/etc/mysql/conf.d", true),
-            credentials_mount,
-            mount("run", "/var/run/mysqld", false),
-            mount("tmp", "/tmp", false),
-        ]),
+        volume_mounts: Some(server_mounts),
         ..Container::default()
     };
     let template_annotations = BTreeMap::from([(CONFIG_HASH_ANNOTATION.to_owned(), spec_hash_of(&my_cnf(instance))?)]);
@@ -250,6 +285,7 @@ pub fn statefulset(instance: &MySQLInstance, claim_size: &str) -> Result<Statefu
                     enable_service_links: Some(false),
                     security_context: Some(restricted_pod_security()),
                     termination_grace_period_seconds: Some(60),
+                    init_containers: Some(vec![place_binary, initialize]),
                     containers: vec![server],
                     volumes: Some(vec![
                         Volume {
@@ -263,6 +299,7 @@ pub fn statefulset(instance: &MySQLInstance, claim_size: &str) -> Result<Statefu
                         credentials,
                         empty_dir("run"),
                         empty_dir("tmp"),
+                        tools,
                     ]),
                     ..PodSpec::default()
                 }),

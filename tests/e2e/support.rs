@@ -183,7 +183,7 @@ impl TestEnv {
             .arg(format!("--metrics-address=127.0.0.1:{}", self.metrics_port))
             .env("RUST_LOG", "info,mysqlinstance_operator=debug,kube=warn")
             .env("KUBECONFIG", &self.kubeconfig)
-            .env("BACKUP_IMAGE", "example.invalid/mysqlinstance-operator:e2e")
+            .env("OPERATOR_IMAGE", "example.invalid/mysqlinstance-operator:e2e")
             .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
