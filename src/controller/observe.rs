@@ -33,6 +33,8 @@ pub struct World {
     pub restore_job: Option<Job>,
     /// What each backup Job's pod reported in its termination message, by Job name.
     pub backup_results: BTreeMap<String, BackupResult>,
+    /// The error the failed restore Job's runner reported, when it did.
+    pub restore_error: Option<String>,
 }
 
 impl World {
@@ -88,6 +90,20 @@ impl World {
             Some(_) => jobs.get_opt(&resources::restore_job_name(instance)).await?,
             None => None,
         };
+        let restore_error = match restore_job.as_ref().filter(|j| job_outcome(j) == Some(false)) {
+            Some(job) => {
+                let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+                let of_job = ListParams::default().labels(&format!("batch.kubernetes.io/job-name={}", job.name_any()));
+                pods.list(&of_job).await?.items.iter().find_map(|pod| {
+                    let line = termination_message(pod, "restore")?
+                        .lines()
+                        .rev()
+                        .find_map(|line| serde_json::from_str::<serde_json::Value>(line.trim()).ok())?;
+                    line.get("error")?.as_str().map(str::to_owned)
+                })
+            }
+            None => None,
+        };
         let mut backup_jobs = job_list.items;
         backup_jobs.sort_by(|a, b| {
             b.creation_timestamp()
@@ -106,6 +122,7 @@ impl World {
             backup_jobs,
             restore_job,
             backup_results,
+            restore_error,
         })
     }
 
@@ -138,7 +155,14 @@ impl World {
                 .filter(|j| job_outcome(j) == Some(false))
                 .map(|j| {
                     let name = j.name_any();
-                    format!("the Job {name} failed; see `kubectl logs job/{name}`, then delete the Job to retry")
+                    let why = self
+                        .restore_error
+                        .clone()
+                        .unwrap_or_else(|| format!("see `kubectl logs job/{name}`"));
+                    format!(
+                        "the restore Job {name} failed: {why}; it is never retried on its own: fix the cause, \
+                         then delete the Job {name} to retry"
+                    )
                 }),
             consecutive_backup_failures: finished
                 .iter()
@@ -205,20 +229,25 @@ fn reported_result(pod: &Pod) -> Option<(String, BackupResult)> {
     let job = labels
         .get("batch.kubernetes.io/job-name")
         .or_else(|| labels.get("job-name"))?;
-    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
-    let terminated = statuses
-        .iter()
-        .find(|c| c.name == "backup")?
-        .state
-        .as_ref()?
-        .terminated
-        .as_ref()?;
-    let message = terminated.message.as_deref()?;
-    let result = message
+    let result = termination_message(pod, "backup")?
         .lines()
         .rev()
         .find_map(|line| serde_json::from_str::<BackupResult>(line.trim()).ok())?;
     Some((job.clone(), result))
+}
+
+/// The termination message of the finished container `container` of `pod`.
+fn termination_message<'a>(pod: &'a Pod, container: &str) -> Option<&'a str> {
+    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+    statuses
+        .iter()
+        .find(|c| c.name == container)?
+        .state
+        .as_ref()?
+        .terminated
+        .as_ref()?
+        .message
+        .as_deref()
 }
 
 /// `Some(true)` for a complete Job, `Some(false)` for a failed one, `None` while it runs.
