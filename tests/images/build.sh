@@ -159,7 +159,7 @@ build_mariadb() {
     find "$root/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete
     find "$root/usr/share/doc" -mindepth 1 -type d -empty -delete
     rm -rf "$root"/usr/share/{man,info,locale,lintian,linda}/* "$root"/var/cache/apt/* "$root"/var/lib/apt/lists/* \
-        "$root"/var/cache/debconf/*-old "$root"/var/lib/dpkg/*-old "$root"/var/log/* "$root"/tmp/* "$root"/root/.??*
+        "$root"/var/cache/debconf/*-old "$root"/var/cache/ldconfig/aux-cache "$root"/var/lib/dpkg/*-old "$root"/var/log/* "$root"/tmp/* "$root"/root/.??*
     # The runtime bind-mounts these; do not ship this machine's.
     : >"$root/etc/resolv.conf"
     : >"$root/etc/hostname"
