@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Every test: unit, property and golden tests; end-to-end tests on a fresh local control plane; backup
-# round trips against real MariaDB and S3; Prometheus rule and dashboard checks. Installs what it needs.
+# Every test: unit, property and golden tests; the in-pod subcommands against a real MariaDB; end-to-end tests
+# on a fresh local control plane with kwok nodes; backup round trips against real MariaDB and S3; end-to-end
+# tests on a real node (kubelet, containerd, runc) running the images built here; the Dockerfile checked against
+# the operator image; Prometheus rule and dashboard checks. Installs what it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
@@ -16,17 +18,35 @@ tests/prometheus/install.sh
 step "Building the OTLP receiver for the tracing test (OpenTelemetry Collector from the Go module proxy, cached)"
 tests/otel/build.sh >/dev/null
 
-step "Building the local control plane (cached after the first run)"
+step "Building the local control plane and the real node (cached after the first run)"
 tests/cluster/build.sh >/dev/null
+tests/cluster/build.sh --real >/dev/null
+
+step "Building the images (pause, MariaDB from Debian, the operator's static binary; cached by input hash)"
+images=$(tests/images/build.sh pause mariadb operator | tr '\n' ' ')
+
+step "Checking the Dockerfile against the operator image built here"
+python3 tests/images/check-dockerfile.py
+
+step "Building the tests"
+cargo test --all-targets --no-run
 
 dir=$(mktemp -d /tmp/myi-test.XXXXXX)
-trap 'tests/cluster/cluster.sh down "$dir" >/dev/null 2>&1 || true' EXIT
-step "Starting the local control plane"
+real=$(mktemp -u -d /tmp/myi-test-real.XXXXXX)
+trap 'tests/cluster/cluster.sh down "$dir" >/dev/null 2>&1 || true; tests/cluster/cluster.sh down "$real" >/dev/null 2>&1 || true' EXIT
+step "Starting the local control plane (kwok nodes)"
 tests/cluster/cluster.sh up "$dir"
-eval "$(tests/cluster/cluster.sh env "$dir")"
 
-step "cargo test (unit, property, golden, end-to-end, backup)"
-cargo test --all-targets
+step "cargo test (unit, property, golden, in-pod subcommands, end-to-end on kwok, backup)"
+(eval "$(tests/cluster/cluster.sh env "$dir")" && cargo test --lib --bins --test instance --test e2e --test backup)
+tests/cluster/cluster.sh down "$dir"
+
+step "Starting the real-node cluster (kubelet, containerd, runc, CNI, kube-proxy, CoreDNS in a private network namespace)"
+MYI_IMAGES="$images" tests/cluster/cluster.sh up --real "$real"
+
+step "cargo test --test node (real MariaDB pods under the operator, inside the cluster's network namespace)"
+tests/cluster/cluster.sh exec "$real" -- cargo test --test node
+tests/cluster/cluster.sh down "$real"
 
 step "Prometheus rules, alert unit tests and dashboards"
 bash tests/prometheus/run.sh

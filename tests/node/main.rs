@@ -120,7 +120,7 @@ impl Client {
                 &format!("--port={}", self.port),
                 "--protocol=TCP",
             ])
-            .args(["--batch", "--skip-column-names", "--connect-timeout=5", "-e", sql])
+            .args(["--batch", "--skip-column-names", "--connect-timeout=5", "--default-character-set=utf8mb4", "-e", sql])
             .output()
             .expect("the mariadb client runs (tests/backup/setup.sh installs it)");
         if output.status.success() {
@@ -157,10 +157,10 @@ fn checksums(client: &Client, database: &str) -> String {
 
 fn seed(client: &Client) {
     client.sql(
-        "CREATE TABLE shop.orders (id INT PRIMARY KEY, item VARCHAR(40), price DECIMAL(10,2), at DATETIME); \
+        "USE shop; CREATE TABLE orders (id INT PRIMARY KEY, item VARCHAR(40), price DECIMAL(10,2), at DATETIME); \
          INSERT INTO shop.orders SELECT seq, CONCAT('item-', seq), seq * 1.25, '2026-12-01 10:00:00' + INTERVAL seq MINUTE \
          FROM seq_1_to_5000; \
-         CREATE TABLE shop.notes (id INT AUTO_INCREMENT PRIMARY KEY, body TEXT); \
+         CREATE TABLE shop.notes (id INT AUTO_INCREMENT PRIMARY KEY, body MEDIUMTEXT); \
          INSERT INTO shop.notes (body) VALUES ('it''s \"quoted\" \\\\ and utf-8: déjà vu'), (REPEAT('x', 70000))",
     );
 }
