@@ -52,7 +52,7 @@ build_control_plane() {
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
 
-  "$OUT/kube-apiserver" --version | grep -qx "Kubernetes $K8S_VERSION" || { log "kube-apiserver reports the wrong version"; exit 1; }
+  [ "$("$OUT/kube-apiserver" --version)" = "Kubernetes $K8S_VERSION" ] || { log "kube-apiserver reports the wrong version"; exit 1; }
   echo "$(( $(date +%s) - start ))" > "$OUT/.build-seconds"
   touch "$OUT/.complete"
   log "built in $(( $(date +%s) - start ))s: $OUT"
@@ -88,8 +88,8 @@ build_node() {
   log "coredns $COREDNS_VERSION (slim: bind cache errors health kubernetes log ready reload; ~1.5 min cold)"
   (cd "$here/coredns" && heavy go build -trimpath -buildvcs=false -ldflags="-s -w" -o "$OUT/coredns" .)
 
-  "$OUT/kubelet" --version | grep -qx "Kubernetes $K8S_VERSION" || { log "kubelet reports the wrong version"; exit 1; }
-  "$OUT/coredns" -version | grep -q "CoreDNS-${COREDNS_VERSION#v}" || { log "coredns reports the wrong version"; exit 1; }
+  [ "$("$OUT/kubelet" --version)" = "Kubernetes $K8S_VERSION" ] || { log "kubelet reports the wrong version"; exit 1; }
+  [[ "$("$OUT/coredns" -version)" == *"CoreDNS-${COREDNS_VERSION#v}"* ]] || { log "coredns reports the wrong version"; exit 1; }
   echo "$(( $(date +%s) - start ))" > "$OUT/.build-seconds"
   touch "$OUT/.complete"
   log "built in $(( $(date +%s) - start ))s: $OUT"

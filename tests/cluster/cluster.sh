@@ -64,8 +64,9 @@ pid_is_ours() {
   if [ -n "$start" ]; then
     # shellcheck disable=SC2086 # split into fields; the start time is the 20th after "(comm) "
     set -- $stat
-    [ "${20}" = "$start" ]
-    return
+    # an explicit status: a bare `return` in a function called from a trap (up's EXIT trap runs `down`) returns
+    # the status of the command before the trap
+    [ "${20}" = "$start" ] && return 0 || return 1
   fi
   exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
   case "$exe" in "$BIN"/*) return 0 ;; *) return 1 ;; esac
@@ -158,10 +159,13 @@ ossl() { # openssl with its chatter in logs/pki.log
   openssl "$@" >>"$DIR/logs/pki.log" 2>&1 || die "openssl $1 failed"
 }
 
+# The key type of every certificate (the real mode uses EC P-256: a dozen RSA keys take seconds on 2 busy cores).
+PKI_NEWKEY=(-newkey rsa:2048)
+
 # client_cert NAME SUBJECT [EXTENSIONS]: DIR/pki/NAME.{key,crt} signed by the cluster CA.
 client_cert() {
   local pki=$DIR/pki name=$1 subj=$2 ext=${3:-client_ext}
-  ossl req -new -nodes -newkey rsa:2048 -subj "$subj" -keyout "$pki/$name.key" -out "$pki/$name.csr"
+  ossl req -new -nodes "${PKI_NEWKEY[@]}" -subj "$subj" -keyout "$pki/$name.key" -out "$pki/$name.csr"
   ossl x509 -req -sha256 -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
     -days 3650 -extfile "$pki/openssl.cnf" -extensions "$ext" -out "$pki/$name.crt"
 }
@@ -191,9 +195,9 @@ keyUsage = critical,digitalSignature,keyEncipherment
 extendedKeyUsage = clientAuth
 authorityKeyIdentifier = keyid
 EOF
-  ossl req -x509 -new -nodes -newkey rsa:2048 -sha256 -days 3650 -config "$pki/openssl.cnf" \
+  ossl req -x509 -new -nodes "${PKI_NEWKEY[@]}" -sha256 -days 3650 -config "$pki/openssl.cnf" \
     -extensions ca_ext -keyout "$pki/ca.key" -out "$pki/ca.crt"
-  ossl req -new -nodes -newkey rsa:2048 -subj "/CN=kube-apiserver" \
+  ossl req -new -nodes "${PKI_NEWKEY[@]}" -subj "/CN=kube-apiserver" \
     -keyout "$pki/apiserver.key" -out "$pki/apiserver.csr"
   ossl x509 -req -sha256 -in "$pki/apiserver.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
     -days 3650 -extfile "$pki/openssl.cnf" -extensions server_ext -out "$pki/apiserver.crt"
@@ -325,7 +329,7 @@ prepare_dir() {
 
 do_up() {
   local t0=$SECONDS
-  [ "$REAL" = 1 ] && { do_up_real; return; }
+  if [ "$REAL" = 1 ]; then do_up_real; return 0; fi
   prepare_dir
 
   BIN=$("$here/build.sh" | tail -n 1)
@@ -398,7 +402,7 @@ EOF
   start kube-controller-manager "$BIN/kube-controller-manager" "${common[@]}" --secure-port="$KCM_PORT" \
     --controllers='*' \
     --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
-    --cluster-name=myi --profiling=false
+    --cluster-name=myi --profiling=false --flex-volume-plugin-dir="$DIR/flexvolume"
   start kube-scheduler "$BIN/kube-scheduler" "${common[@]}" --secure-port="$SCHED_PORT" --profiling=false
 
   write_kwok_config
@@ -454,7 +458,7 @@ do_down() {
   # a real-node cluster, or what is left of one whose DIR/env is gone (its namespace is named after DIR)
   if [ "$MODE" = real ] || [ -e "/run/netns/$(real_netns_name)" ]; then
     down_real
-    return
+    return 0
   fi
   stop_all
   case "$ETCD_DATA" in

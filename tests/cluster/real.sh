@@ -50,6 +50,7 @@ cgroup_mounts() {
 
 gen_pki_real() {
   local pki=$DIR/pki
+  PKI_NEWKEY=(-newkey ec -pkeyopt ec_paramgen_curve:P-256)
   PKI_EXTRA_SAN=",IP:$NODE_IP" gen_pki
   cat >>"$pki/openssl.cnf" <<EOF
 [kubelet_serving_ext]
@@ -270,6 +271,7 @@ metricsBindAddress: 127.0.0.1:10249
 # 0 = leave the conntrack sysctls alone: nf_conntrack_max is host-wide (read-only outside the init namespace)
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 iptables: {localhostNodePorts: false, syncPeriod: 30s, minSyncPeriod: 0s}
+nodePortAddresses: [primary]
 EOF
 }
 
@@ -397,14 +399,30 @@ EOF
   MNTNS=$(readlink "/proc/$ANCHOR_PID/ns/mnt")
   env_add MNTNS "$MNTNS"
 
+  # containerd does not need the control plane: it starts first, so the images can be imported meanwhile
+  start_node containerd containerd --config "$DIR/containerd/config.toml"
   start_node etcd "$BIN/etcd" --name=myi --data-dir="$ETCD_DATA" \
     --listen-client-urls=http://127.0.0.1:2379 --advertise-client-urls=http://127.0.0.1:2379 \
     --listen-peer-urls=http://127.0.0.1:2380 --initial-advertise-peer-urls=http://127.0.0.1:2380 \
     --initial-cluster=myi=http://127.0.0.1:2380 --initial-cluster-state=new \
     --unsafe-no-fsync --quota-backend-bytes=2147483648 --auto-compaction-retention=1 --log-level=warn
 
-  # containerd does not need the control plane: start it early, it initialises while etcd and the apiserver do
-  start_node containerd containerd --config "$DIR/containerd/config.toml"
+  wait_until containerd 30 "containerd answers on $(containerd_sock)" ctr_ version
+  # The sandbox image first (every pod needs it), then MYI_IMAGES in the background (waited for at the end of
+  # up). Without tests/images/build.sh, MYI_IMAGES must hold the pause image and is imported at once.
+  # shellcheck disable=SC2206 # MYI_IMAGES is a space-separated list of paths
+  local images=(${MYI_IMAGES:-})
+  if [ -x "$here/../images/build.sh" ]; then
+    CURRENT=images
+    import_images "$("$here/../images/build.sh" pause 2>>"$DIR/logs/images.log" | tail -n 1)"
+  elif [ ${#images[@]} -gt 0 ]; then
+    import_images "${images[@]}"
+    images=()
+  fi
+  # (grep without -q: with pipefail, grep -q exiting early can fail the pipeline through SIGPIPE)
+  ctr_ images ls -q 2>/dev/null | grep -Fx "$PAUSE_IMAGE" >/dev/null ||
+    die "the sandbox image $PAUSE_IMAGE is not in containerd (tests/images/build.sh pause, or MYI_IMAGES=PAUSE.tar)"
+  [ ${#images[@]} -eq 0 ] || start image-import "$here/cluster.sh" load "$DIR" "${images[@]}"
   wait_until etcd 30 "etcd /health" in_netns sh -c 'curl -fsS http://127.0.0.1:2379/health | grep -q true'
 
   # 0.0.0.0 is this namespace's addresses only. The normal (lease) endpoint reconciler publishes
@@ -442,23 +460,11 @@ EOF
   start_node kube-controller-manager setpriv --reuid="$NODE_UID" --regid="$NODE_UID" --clear-groups \
     --inh-caps=+dac_read_search --ambient-caps=+dac_read_search \
     "$BIN/kube-controller-manager" "${common[@]}" --secure-port=10257 --cert-dir="$DIR/kcm" \
-    --controllers='*' --enable-hostpath-provisioner=true \
+    --controllers='*' --enable-hostpath-provisioner=true --flex-volume-plugin-dir="$DIR/kcm/flexvolume" \
     --allocate-node-cidrs=true --cluster-cidr="$POD_CIDR" --node-cidr-mask-size=24 \
     --service-cluster-ip-range="$SERVICE_CIDR" \
     --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" --cluster-name=myi
   start_node kube-scheduler "$BIN/kube-scheduler" "${common[@]}" --secure-port=10259
-
-  wait_until containerd 30 "containerd answers on $(containerd_sock)" ctr_ version
-  local images=()
-  if [ -x "$here/../images/build.sh" ]; then
-    CURRENT=images
-    images+=("$("$here/../images/build.sh" pause 2>>"$DIR/logs/images.log" | tail -n 1)")
-  fi
-  # shellcheck disable=SC2206 # MYI_IMAGES is a space-separated list of paths
-  images+=(${MYI_IMAGES:-})
-  [ ${#images[@]} -gt 0 ] && import_images "${images[@]}"
-  ctr_ images check 2>/dev/null | grep -q "^$PAUSE_IMAGE " ||
-    die "the sandbox image $PAUSE_IMAGE is not in containerd (tests/images/build.sh pause, or MYI_IMAGES=PAUSE.tar)"
 
   local t_kubelet=$SECONDS
   start_node kubelet "$NODEBIN/kubelet" --config="$DIR/kubelet/config.yaml" \
@@ -475,6 +481,12 @@ EOF
   wait_until kube-proxy 60 "kube-proxy /healthz" in_netns curl -fsS http://127.0.0.1:10256/healthz
   wait_until coredns 60 "CoreDNS /ready" in_netns curl -fsS http://127.0.0.1:8181/ready
   wait_until kube-controller-manager 60 "ServiceAccount default/default" kc -n default get serviceaccount default
+  if [ ${#images[@]} -gt 0 ]; then
+    CURRENT=image-import
+    log "waiting for the image import (${#images[@]} archives)"
+    wait "$(pid_of image-import | cut -d' ' -f1)" || die "importing MYI_IMAGES failed"
+    log "ok: images imported: $(ctr_ images ls -q | grep -v '^sha256:' | tr '\n' ' ')"
+  fi
 
   UP_OK=1
   trap - EXIT INT TERM
@@ -615,12 +627,12 @@ verify_down() {
   [ -z "$BIN" ] || exes+=(-o -lname "$BIN/*")
   [ -z "$NODEBIN" ] || exes+=(-o -lname "$NODEBIN/*")
   for p in $(find /proc/[0-9]*/exe -maxdepth 0 \( "${exes[@]}" \) 2>/dev/null | cut -d/ -f3); do
-    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$DIR/" && left+=("process $p: $(readlink "/proc/$p/exe")")
+    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -F -- "$DIR/" >/dev/null && left+=("process $p: $(readlink "/proc/$p/exe")")
   done
   [ ! -e "/run/netns/$NETNS" ] || left+=("netns $NETNS")
   [ ! -e "/etc/netns/$NETNS" ] || left+=("/etc/netns/$NETNS")
   [ -z "$(cgroup_dirs)" ] || left+=("cgroups: $(cgroup_dirs | tr '\n' ' ')")
-  ! awk -v d="$DIR" '$5 == d || index($5, d "/") == 1' /proc/self/mountinfo | grep -q . || left+=("mounts under $DIR")
+  [ -z "$(awk -v d="$DIR" '$5 == d || index($5, d "/") == 1' /proc/self/mountinfo)" ] || left+=("mounts under $DIR")
   [ -n "${1:-}" ] || [ ! -e "$DIR" ] || left+=("$DIR")
   if [ ${#left[@]} -gt 0 ]; then
     printf '[cluster] left behind: %s\n' "${left[@]}" >&2

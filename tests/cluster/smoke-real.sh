@@ -13,7 +13,7 @@ NS=smoke
 log() { printf '[smoke-real] %s\n' "$*" >&2; }
 fail() { log "FAIL: $*"; exit 1; }
 
-trap '"$here/cluster.sh" down "$DIR" >/dev/null 2>&1 || true' EXIT
+trap '"$here/cluster.sh" down "$DIR" >/dev/null 2>&1 || true; rm -f "$DIR.up.log"' EXIT
 start=$SECONDS
 
 # Images: the pause image is loaded by `up` itself; MariaDB when tests/images/build.sh can build it.
@@ -125,6 +125,11 @@ kubectl -n $NS wait --for=condition=Ready pod/db-0 --timeout=120s >/dev/null ||
   { kubectl -n $NS describe pod db-0 >&2; kubectl -n $NS logs db-0 >&2 || true; fail "pod db-0 not Ready"; }
 t_pod=$((SECONDS - t))
 log "pod db-0 Ready ${t_pod}s after kubectl apply"
+if [ "$t_pod" -gt 8 ]; then
+  log "slow: the namespace's events"
+  kubectl -n $NS get events --sort-by=.metadata.creationTimestamp \
+    -o custom-columns=CREATED:.metadata.creationTimestamp,OBJECT:.involvedObject.name,REASON:.reason >&2 || true
+fi
 
 [ "$(kubectl -n $NS get pvc data-db-0 -o jsonpath='{.status.phase} {.spec.storageClassName}')" = "Bound standard" ] ||
   fail "PVC data-db-0 is not Bound with the default StorageClass"
@@ -139,7 +144,7 @@ grep -q 'violates PodSecurity' "$DIR/bad.err" || fail "privileged pod refused fo
 
 if [ "$IMAGE" = localhost/mariadb:10.11 ]; then
   log "kubectl logs"
-  kubectl -n $NS logs db-0 | grep -q 'smoke: starting mariadbd' || fail "kubectl logs does not show the container's output"
+  kubectl -n $NS logs db-0 | grep 'smoke: starting mariadbd' >/dev/null || fail "kubectl logs does not show the container's output"
   log "kubectl exec: a query over the socket, the volume's owner, a pod's DNS and the kubernetes Service"
   [ "$(kubectl -n $NS exec db-0 -- mariadb --socket=/run/mysqld/mysqld.sock -N -e 'select 40 + 2')" = 42 ] ||
     fail "kubectl exec mariadb -e 'select 40 + 2'"
@@ -171,27 +176,34 @@ for _ in $(seq 1 150); do kubectl get pv "$pv" >/dev/null 2>&1 || break; sleep 0
 
 log "down"
 trap - EXIT
-pids=$(awk '{print $2}' "$DIR/pids")
+pids=$(cat "$DIR/pids")
 etcd_data=$(sed -n 's/^ETCD_DATA=//p' "$DIR/env")
 t=$SECONDS
 "$here/cluster.sh" down "$DIR"
 t_down=$((SECONDS - t))
 
 left=()
-for pid in $pids; do kill -0 "$pid" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$pid/stat")" != Z ] && left+=("pid $pid"); done
+# the recorded processes, by PID and start time (a PID may have been reused since)
+while read -r name pid st; do
+  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+  stat=${stat##*) }
+  # shellcheck disable=SC2086
+  set -- $stat
+  [ "$1" != Z ] && [ "${20}" = "$st" ] && left+=("$name (pid $pid)")
+done <<<"$pids"
 # any process running the cluster's binaries, containerd or runc with this cluster's paths (other clusters may use
 # the same binaries)
 for p in /proc/[0-9]*; do
   exe=$(readlink "$p/exe" 2>/dev/null) || continue
   case "$exe" in "$BIN"/* | "$NODEBIN"/* | */containerd* | */runc) ;; *) continue ;; esac
-  tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -e "$DIR/" -e "$etcd_data" && left+=("${p#/proc/} $exe")
+  tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -F -e "$DIR/" -e "$etcd_data" >/dev/null && left+=("${p#/proc/} $exe")
 done
 [ ! -e "$etcd_data" ] || left+=("$etcd_data")
-ip netns list | grep -qw "$MYI_NETNS" && left+=("netns $MYI_NETNS")
+[ ! -e "/run/netns/$MYI_NETNS" ] || left+=("netns $MYI_NETNS")
 [ ! -e "/etc/netns/$MYI_NETNS" ] || left+=("/etc/netns/$MYI_NETNS")
 for d in /sys/fs/cgroup/*"$CGROUP_ROOT"; do [ ! -e "$d" ] || left+=("cgroup $d"); done
 # no mount under DIR in any mount namespace that is still alive
-grep -lF " $DIR/" /proc/[0-9]*/mountinfo 2>/dev/null | grep -q . && left+=("mounts under $DIR")
+[ -z "$(grep -lF " $DIR/" /proc/[0-9]*/mountinfo 2>/dev/null)" ] || left+=("mounts under $DIR")
 grep -qF " $DIR " /proc/self/mountinfo && left+=("mount $DIR")
 [ ! -e "$DIR" ] || left+=("$DIR")
 [ ${#left[@]} -eq 0 ] || fail "left behind after down: ${left[*]}"
