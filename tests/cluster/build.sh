@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/versions.env"
 
 CACHE=${MYI_CACHE:-$HOME/.cache/mysqlinstance-operator}
-export GOTOOLCHAIN=local GOWORK=off GOFLAGS= CGO_ENABLED=0
+export GOTOOLCHAIN=local GOWORK=off GOFLAGS='' CGO_ENABLED=0
 
 log() { printf '[build] %s\n' "$*" >&2; }
 

@@ -430,7 +430,7 @@ EOF
 
 # load_env: the KEY=value lines of DIR/env (as written by up) into shell variables.
 load_env() {
-  BIN= ETCD_DATA= MODE=kwok NODEBIN= NETNS= NETNS_INODE= MNTNS= CGROUP_ROOT= API_PORT=
+  BIN='' ETCD_DATA='' MODE=kwok NODEBIN='' NETNS='' NETNS_INODE='' MNTNS='' CGROUP_ROOT='' API_PORT=''
   local k v
   if [ -f "$DIR/env" ]; then
     while IFS='=' read -r k v; do
@@ -452,7 +452,9 @@ do_down() {
     return 0
   fi
   if [ -e "$DIR" ]; then
-    [ -f "$DIR/$MARKER" ] || [ -z "$(ls -A "$DIR")" ] || die "$DIR is not a cluster dir (no $MARKER); not touching it"
+    # (a real-node cluster's namespace, named after DIR, also proves DIR was a cluster dir)
+    [ -f "$DIR/$MARKER" ] || [ -z "$(ls -A "$DIR")" ] || [ -e "/run/netns/$(real_netns_name)" ] ||
+      die "$DIR is not a cluster dir (no $MARKER); not touching it"
   fi
   load_env
   # a real-node cluster, or what is left of one whose DIR/env is gone (its namespace is named after DIR)

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034,SC2154 # sourced by cluster.sh, which defines `here` and reads CURRENT, UP_OK, ...
 # Real-node mode of tests/cluster/cluster.sh (sourced by it; uses its helpers: log, die, start, wait_until, ...).
 #
 # One network namespace per cluster (myi-<8 hex of sha256(DIR)>) holds everything: etcd, kube-apiserver,
@@ -16,7 +17,7 @@ CLUSTER_DOMAIN=cluster.local
 PAUSE_IMAGE=localhost/pause:3.10
 NODE_UID=999 # the controller-manager runs as the MySQL uid/gid so hostPath volumes belong to it
 
-NETNS= NETNS_INODE= MNTNS= CGROUP_ROOT= NODEBIN= ANCHOR_PID=
+NETNS='' NETNS_INODE='' MNTNS='' CGROUP_ROOT='' NODEBIN='' ANCHOR_PID=''
 
 real_netns_name() { echo "myi-$(printf '%s' "$DIR" | sha256sum | cut -c1-8)"; }
 containerd_sock() { echo "$DIR/containerd/containerd.sock"; }
@@ -521,15 +522,15 @@ our_ancestors() {
 
 # cgroup_dirs: the cluster's cgroup directories, one per hierarchy (kubelet's cgroupRoot).
 cgroup_dirs() {
-  local fstype mp opts
-  cgroup_mounts | while read -r fstype mp opts; do
+  local fstype mp
+  cgroup_mounts | while read -r fstype mp _; do
     if [ "$fstype" != tmpfs ] && [ -d "$mp$CGROUP_ROOT" ]; then echo "$mp$CGROUP_ROOT"; fi
   done
 }
 
-# cluster_pids [anchor]: every process of the cluster: in its network namespace, in the anchor's mount namespace
-# (containerd's shims) or in its cgroups (the containers, which have namespaces of their own). Without "anchor",
-# the anchor itself is left out.
+# cluster_pids [anchor]: every process of the cluster: in its network namespace, holding it open (the host-side
+# forwarder), in the anchor's mount namespace (containerd's shims) or in its cgroups (the containers, which have
+# namespaces of their own). Without "anchor", the anchor itself is left out.
 cluster_pids() {
   local keep d p pats=()
   keep=" $(our_ancestors | tr '\n' ' ') "
@@ -541,6 +542,8 @@ cluster_pids() {
     if [ ${#pats[@]} -gt 0 ]; then
       find /proc/[0-9]*/ns/net /proc/[0-9]*/ns/mnt -maxdepth 0 \( "${pats[@]}" \) 2>/dev/null | cut -d/ -f3
     fi
+    [ -z "$NETNS" ] || find /proc/[0-9]*/fd -maxdepth 1 \( -lname "/run/netns/$NETNS" -o -lname "/run/netns/$NETNS *" \
+      ${NETNS_INODE:+-o -lname "net:\[$NETNS_INODE\]"} \) 2>/dev/null | cut -d/ -f3
     for d in $(cgroup_dirs); do find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null; done
   } | sort -un | while read -r p; do [[ "$keep" == *" $p "* ]] || echo "$p"; done
 }
@@ -619,7 +622,7 @@ kill_cluster_pids_in_cgroups() {
 
 # verify_down [keep]: fail unless nothing of the cluster is left.
 verify_down() {
-  local left=() pids p exe
+  local left=() pids p
   pids=$(cluster_pids anchor)
   [ -z "$pids" ] || left+=("processes: $(echo $pids)")
   # also any process still running our binaries for this DIR (e.g. started outside the namespaces)
