@@ -120,7 +120,14 @@ impl Client {
                 &format!("--port={}", self.port),
                 "--protocol=TCP",
             ])
-            .args(["--batch", "--skip-column-names", "--connect-timeout=5", "--default-character-set=utf8mb4", "-e", sql])
+            .args([
+                "--batch",
+                "--skip-column-names",
+                "--connect-timeout=5",
+                "--default-character-set=utf8mb4",
+                "-e",
+                sql,
+            ])
             .output()
             .expect("the mariadb client runs (tests/backup/setup.sh installs it)");
         if output.status.success() {
