@@ -35,6 +35,8 @@ pub struct World {
     pub backup_results: BTreeMap<String, BackupResult>,
     /// The error the failed restore Job's runner reported, when it did.
     pub restore_error: Option<String>,
+    /// Why a pod of the instance cannot run, when the kubelet says so.
+    pub pod_problem: Option<String>,
 }
 
 impl World {
@@ -75,35 +77,33 @@ impl World {
                 data_pvcs.push(pvc);
             }
         }
-        let backup_results = if job_list.items.is_empty() {
-            BTreeMap::new()
-        } else {
-            let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-            pods.list(&selector)
-                .await?
-                .items
-                .iter()
-                .filter_map(reported_result)
-                .collect()
-        };
+        // The server pods and the backup and restore runners all carry the instance's name label.
+        let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+        let of_instance = ListParams::default().labels(&format!(
+            "app.kubernetes.io/instance={name},app.kubernetes.io/name=mysql"
+        ));
+        let instance_pods = pods.list(&of_instance).await?.items;
+        let backup_results = instance_pods.iter().filter_map(reported_result).collect();
+        let pod_problem = instance_pods.iter().find_map(pod_problem);
         let restore_job = match instance.spec.restore_from {
             Some(_) => jobs.get_opt(&resources::restore_job_name(instance)).await?,
             None => None,
         };
-        let restore_error = match restore_job.as_ref().filter(|j| job_outcome(j) == Some(false)) {
-            Some(job) => {
-                let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-                let of_job = ListParams::default().labels(&format!("batch.kubernetes.io/job-name={}", job.name_any()));
-                pods.list(&of_job).await?.items.iter().find_map(|pod| {
-                    let line = termination_message(pod, "restore")?
-                        .lines()
-                        .rev()
-                        .find_map(|line| serde_json::from_str::<serde_json::Value>(line.trim()).ok())?;
-                    line.get("error")?.as_str().map(str::to_owned)
-                })
-            }
-            None => None,
-        };
+        let restore_error = restore_job
+            .as_ref()
+            .filter(|j| job_outcome(j) == Some(false))
+            .and_then(|job| {
+                instance_pods
+                    .iter()
+                    .filter(|pod| job_of(pod) == Some(&job.name_any()))
+                    .find_map(|pod| {
+                        let line = termination_message(pod, "restore")?
+                            .lines()
+                            .rev()
+                            .find_map(|line| serde_json::from_str::<serde_json::Value>(line.trim()).ok())?;
+                        line.get("error")?.as_str().map(str::to_owned)
+                    })
+            });
         let mut backup_jobs = job_list.items;
         backup_jobs.sort_by(|a, b| {
             b.creation_timestamp()
@@ -123,6 +123,7 @@ impl World {
             restore_job,
             backup_results,
             restore_error,
+            pod_problem,
         })
     }
 
@@ -164,6 +165,7 @@ impl World {
                          then delete the Job {name} to retry"
                     )
                 }),
+            pod_problem: self.pod_problem.clone(),
             consecutive_backup_failures: finished
                 .iter()
                 .take_while(|ok| !**ok)
@@ -225,15 +227,57 @@ impl World {
 /// message. The message may hold log lines before the result (FallbackToLogsOnError), so the last line that
 /// parses wins.
 fn reported_result(pod: &Pod) -> Option<(String, BackupResult)> {
-    let labels = pod.labels();
-    let job = labels
-        .get("batch.kubernetes.io/job-name")
-        .or_else(|| labels.get("job-name"))?;
+    let job = job_of(pod)?;
     let result = termination_message(pod, "backup")?
         .lines()
         .rev()
         .find_map(|line| serde_json::from_str::<BackupResult>(line.trim()).ok())?;
     Some((job.clone(), result))
+}
+
+/// The Job a pod belongs to.
+fn job_of(pod: &Pod) -> Option<&String> {
+    let labels = pod.labels();
+    labels
+        .get("batch.kubernetes.io/job-name")
+        .or_else(|| labels.get("job-name"))
+}
+
+/// Waiting reasons that do not pass by themselves: the pod needs a fix (or a long wait) before it runs.
+const STUCK: &[&str] = &[
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "CrashLoopBackOff",
+];
+
+/// Why `pod` cannot run, from the kubelet's waiting reason of one of its containers: "pod P, container C:
+/// ImagePullBackOff: <the kubelet's message>".
+fn pod_problem(pod: &Pod) -> Option<String> {
+    let status = pod.status.as_ref()?;
+    let mut containers = status
+        .init_container_statuses
+        .iter()
+        .chain(status.container_statuses.iter())
+        .flatten();
+    containers.find_map(|c| {
+        let waiting = c.state.as_ref()?.waiting.as_ref()?;
+        let reason = waiting.reason.as_deref().filter(|r| STUCK.contains(r))?;
+        let message: String = waiting
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .chars()
+            .take(300)
+            .collect();
+        Some(
+            format!("pod {}, container {}: {reason}: {message}", pod.name_any(), c.name)
+                .trim_end_matches(": ")
+                .to_owned(),
+        )
+    })
 }
 
 /// The termination message of the finished container `container` of `pod`.
@@ -273,4 +317,30 @@ fn rollout_in_progress(sts: &StatefulSet) -> bool {
     let desired = sts.spec.replicas.unwrap_or(1);
     let revisions_match = status.update_revision.is_none() || status.current_revision == status.update_revision;
     !(generation_seen && revisions_match && status.updated_replicas.unwrap_or(0) >= desired)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "shop-0"}, "status": status})).expect("pod")
+    }
+
+    #[test]
+    fn a_pod_that_cannot_pull_its_image_is_named_with_the_kubelet_reason() {
+        let stuck = pod(serde_json::json!({"initContainerStatuses": [{
+            "name": "place-binary", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"x\""}},
+        }]}));
+        assert_eq!(
+            pod_problem(&stuck).as_deref(),
+            Some("pod shop-0, container place-binary: ImagePullBackOff: Back-off pulling image \"x\"")
+        );
+        let starting = pod(serde_json::json!({"containerStatuses": [{
+            "name": "mysql", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": "ContainerCreating"}},
+        }]}));
+        assert_eq!(pod_problem(&starting), None, "a pod on its way is not a problem");
+    }
 }

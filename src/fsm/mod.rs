@@ -38,6 +38,9 @@ pub struct Observed {
     pub last_backup_error: Option<String>,
     /// Backups that failed in a row since the last success.
     pub consecutive_backup_failures: i32,
+    /// Why a pod of the instance cannot run, as the kubelet says (an image that cannot be pulled, a crash
+    /// loop), so a phase that waits says what it waits on.
+    pub pod_problem: Option<String>,
 }
 
 /// Backups failing this many times in a row make a serving instance Degraded.
@@ -190,7 +193,10 @@ fn from_provisioning(observed: &Observed) -> Decision {
         (
             Phase::Provisioning,
             Reason::Restoring,
-            "restoring spec.restoreFrom into the new server".to_owned(),
+            format!(
+                "restoring spec.restoreFrom into the new server{}",
+                problem_suffix(observed)
+            ),
         )
     } else {
         (Phase::Ready, Reason::AllReplicasReady, replicas_message(observed))
@@ -252,9 +258,19 @@ fn from_degraded(observed: &Observed) -> Decision {
 
 fn replicas_message(observed: &Observed) -> String {
     format!(
-        "{}/{} replicas ready",
-        observed.ready_replicas, observed.desired_replicas
+        "{}/{} replicas ready{}",
+        observed.ready_replicas,
+        observed.desired_replicas,
+        problem_suffix(observed)
     )
+}
+
+fn problem_suffix(observed: &Observed) -> String {
+    observed
+        .pod_problem
+        .as_ref()
+        .map(|p| format!(": {p}"))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -425,6 +441,33 @@ mod tests {
         prop::sample::select(Phase::iter().collect::<Vec<_>>())
     }
 
+    #[test]
+    fn a_waiting_phase_says_which_pod_is_stuck_and_why() {
+        let stuck = Observed {
+            ready_replicas: 0,
+            pod_problem: Some("pod shop-0, container mysql: ImagePullBackOff".into()),
+            ..Observed::healthy()
+        };
+        let t = step(Phase::Provisioning, &stuck);
+        assert_eq!((t.to, t.reason), (Phase::Provisioning, Reason::WaitingForReplicas));
+        assert_eq!(
+            t.message,
+            "0/1 replicas ready: pod shop-0, container mysql: ImagePullBackOff"
+        );
+        let restoring = Observed {
+            restore_pending: true,
+            ..stuck.clone()
+        };
+        let restoring = Observed {
+            ready_replicas: 1,
+            pod_problem: Some("pod shop-restore-x, container place-binary: ErrImagePull".into()),
+            ..restoring
+        };
+        let t = step(Phase::Provisioning, &restoring);
+        assert_eq!(t.reason, Reason::Restoring);
+        assert!(t.message.ends_with("ErrImagePull"), "{}", t.message);
+    }
+
     prop_compose! {
         fn any_observed()(
             spec_error in prop::option::of("[a-z ]{0,12}"),
@@ -440,11 +483,12 @@ mod tests {
             restore_pending in any::<bool>(),
             restore_failed in prop::option::of("[a-z ]{0,12}"),
             consecutive_backup_failures in 0i32..8,
+            pod_problem in prop::option::of("[a-z ]{0,12}"),
         ) -> Observed {
             Observed {
                 spec_error, paused, credentials_ready, statefulset_exists, desired_replicas, ready_replicas,
                 rollout_in_progress, backup_running, last_backup_succeeded, last_backup_error, consecutive_backup_failures,
-                restore_pending, restore_failed,
+                restore_pending, restore_failed, pod_problem,
             }
         }
     }

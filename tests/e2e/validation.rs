@@ -126,6 +126,21 @@ async fn invalid_specs_are_refused_with_actionable_messages() {
             ),
             "must be a valid bucket name",
         ),
+        (
+            "engine-version",
+            with(&valid, "/engine", json!("MariaDB")),
+            "version does not belong to the engine: MySQL runs 8.0 or 8.4, MariaDB runs 10.11 or 11.4",
+        ),
+        (
+            "mysql-on-mariadb-version",
+            with(&valid, "/version", json!("11.4")),
+            "version does not belong to the engine",
+        ),
+        (
+            "reserved-config",
+            with(&valid, "/config", json!({"datadir": "/elsewhere"})),
+            "config may not set datadir, socket, port or pid-file",
+        ),
     ];
     assert!(cases.len() >= 10);
     let pp = PostParams::default();
@@ -197,6 +212,29 @@ async fn invalid_specs_are_refused_with_actionable_messages() {
     api.patch("grow-only", &PatchParams::default(), &Patch::Merge(&grow))
         .await
         .expect("growth accepted");
+
+    // Versions upgrade and never downgrade; the engine never changes.
+    let mariadb = with(&with(&valid, "/engine", json!("MariaDB")), "/version", json!("10.11"));
+    let object: MySQLInstance = serde_json::from_value(instance("upgrade", mariadb)).expect("valid");
+    api.create(&pp, &object).await.expect("MariaDB 10.11 accepted");
+    let set = |patch: Value| {
+        let api = api.clone();
+        async move {
+            api.patch("upgrade", &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+        }
+    };
+    set(json!({"spec": {"version": "11.4"}}))
+        .await
+        .expect("upgrade accepted");
+    let error = set(json!({"spec": {"version": "10.11"}}))
+        .await
+        .expect_err("downgrade refused");
+    assert!(error.to_string().contains("version downgrades are refused"), "{error}");
+    let error = set(json!({"spec": {"engine": "MySQL", "version": "8.4"}}))
+        .await
+        .expect_err("engine change refused");
+    assert!(error.to_string().contains("engine is immutable"), "{error}");
 }
 
 /// The operator's ServiceAccount can do its job (every other e2e test runs the operator with it) and no more:
