@@ -194,13 +194,28 @@ operator_key() {
     } | key
 }
 
+# The sha256 of the binary inside an operator image archive.
+oci_binary_sha() {
+    python3 "$HERE/oci.py" show "$1" | awk '$4 == "mysqlinstance-operator" {print $5}'
+}
+
 build_operator() {
     local version k out bin root
     version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$REPO/Cargo.toml" | head -n1)
     [ -n "$version" ] || die "operator: no version in Cargo.toml"
     k=$(operator_key)
     out=$CACHE/mysqlinstance-operator-$version-$k.tar
-    [ -f "$out" ] && { log "operator: cached $out"; echo "$out"; return; }
+    bin=$REPO/target/$MUSL/release/mysqlinstance-operator
+    if [ -f "$out" ]; then
+        # The Dockerfile and `make demo` use the binary in target/: a fresh checkout with a warm cache gets the
+        # very binary of the cached image (the inputs are the same), not a 7-minute rebuild.
+        if [ ! -x "$bin" ] || [ "$(oci_binary_sha "$out")" != "$(sha256sum "$bin" | cut -d' ' -f1)" ]; then
+            mkdir -p "$(dirname "$bin")"
+            python3 "$HERE/oci.py" extract "$out" mysqlinstance-operator "$bin" || die "operator: cannot extract the binary from $out"
+            log "operator: $bin taken from the cached image"
+        fi
+        log "operator: cached $out"; echo "$out"; return
+    fi
     need_apt musl-gcc musl-tools
     if ! rustup target list --installed 2>/dev/null | grep -qx $MUSL; then
         log "operator: rustup target add $MUSL"
@@ -216,7 +231,6 @@ build_operator() {
         build_operator
         return
     fi
-    bin=$REPO/target/$MUSL/release/mysqlinstance-operator
     file -b "$bin" | grep -Eq 'statically linked|static-pie linked' || die "operator: $bin is not static: $(file -b "$bin")"
     "$bin" version | grep -qx "mysqlinstance-operator $version" || die "operator: '$bin version' did not say $version"
     root=$WORK/operator

@@ -149,25 +149,32 @@ def clean(name):
     return "" if name == "." else name.rstrip("/")
 
 
+def image_parts(outer):
+    """(names, image config, layer tars as bytes) of the first image in an open OCI layout tar."""
+    def read(digest):
+        return outer.extractfile("blobs/sha256/" + digest.split(":", 1)[1]).read()
+
+    index = json.loads(outer.extractfile("index.json").read())
+    desc = index["manifests"][0]
+    names = sorted(set((desc.get("annotations") or {}).values()))
+    manifest = json.loads(read(desc["digest"]))
+    while "manifests" in manifest:  # a nested index
+        manifest = json.loads(read(manifest["manifests"][0]["digest"]))
+    config = json.loads(read(manifest["config"]["digest"]))
+    layers = []
+    for layer in manifest["layers"]:
+        data = read(layer["digest"])
+        layers.append(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
+    return names, config, layers
+
+
 def read_image(archive):
     """Returns (names, image config, files) of the first image in an OCI layout tar. files maps each path to a
     dict of type, mode, uid, gid and sha256 (regular files) or link target; layers are applied in order."""
     with tarfile.open(archive) as outer:
-        def read(digest):
-            return outer.extractfile("blobs/sha256/" + digest.split(":", 1)[1]).read()
-
-        index = json.loads(outer.extractfile("index.json").read())
-        desc = index["manifests"][0]
-        names = sorted(set((desc.get("annotations") or {}).values()))
-        manifest = json.loads(read(desc["digest"]))
-        while "manifests" in manifest:  # a nested index
-            manifest = json.loads(read(manifest["manifests"][0]["digest"]))
-        config = json.loads(read(manifest["config"]["digest"]))
+        names, config, layers = image_parts(outer)
         files = {}
-        for layer in manifest["layers"]:
-            data = read(layer["digest"])
-            if data[:2] == b"\x1f\x8b":
-                data = gzip.decompress(data)
+        for data in layers:
             with tarfile.open(fileobj=io.BytesIO(data)) as tar:
                 for m in tar:
                     path = clean(m.name)
@@ -189,6 +196,24 @@ def read_image(archive):
     return names, config, files
 
 
+def extract(archive, path, dest):
+    """Writes the regular file `path` of the image (its last layer's version) to `dest`, mode 0755."""
+    found = None
+    with tarfile.open(archive) as outer:
+        for data in image_parts(outer)[2]:
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                for m in tar:
+                    if clean(m.name) == clean(path) and m.isfile():
+                        found = tar.extractfile(m).read()
+    if found is None:
+        sys.exit(f"{path} is not a file in {archive}")
+    tmp = dest + ".partial"
+    with open(tmp, "wb") as f:
+        f.write(found)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, dest)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -202,9 +227,15 @@ def main():
     p.add_argument("--cmd", type=json.loads, help="JSON list")
     s = sub.add_parser("show", help="print the names, config and file tree of an OCI archive")
     s.add_argument("archive")
+    e = sub.add_parser("extract", help="write one file of an OCI archive's image to a path")
+    e.add_argument("archive")
+    e.add_argument("path")
+    e.add_argument("dest")
     args = parser.parse_args()
     if args.command == "pack":
         pack(args.root, args.name, args.out, args.user, args.env, args.entrypoint, args.cmd)
+    elif args.command == "extract":
+        extract(args.archive, args.path, args.dest)
     else:
         names, config, files = read_image(args.archive)
         print(json.dumps({"names": names, "config": config.get("config", {})}, indent=1))

@@ -215,8 +215,10 @@ async fn run_in_volume(env: &TestEnv, claim: &str, script: &str) -> String {
 #[tokio::test]
 async fn an_instance_serves_its_app_through_the_service_and_keeps_its_data() {
     let env = env("serve").await;
+    let created = std::time::Instant::now();
     env.create_instance("shop", mariadb_spec(json!({}))).await;
     env.wait_phase("shop", Phase::Ready, READY).await;
+    eprintln!("instance Ready {:?} after create", created.elapsed());
 
     let app = Client::app(&env, "shop").await;
     assert_eq!(app.wait_sql("SELECT CURRENT_USER()").await, "app@%");
@@ -365,6 +367,7 @@ async fn a_backup_from_the_cronjob_restores_into_a_new_instance_and_a_corrupted_
     let size = last.size_bytes.expect("size");
     let sha256 = last.sha256.expect("sha256");
     assert!(size > 1000, "a real dump: {size} bytes");
+    eprintln!("backup: {size} bytes in {:?} s", last.duration_seconds);
     let listing = run_in_volume(
         &env,
         "src-backups",
@@ -385,8 +388,13 @@ async fn a_backup_from_the_cronjob_restores_into_a_new_instance_and_a_corrupted_
             json!({"restoreFrom": {"instance": "src", "backup": "latest", "pvc": {"claimName": "src-backups"}}}),
         )
     };
+    let restore_started = std::time::Instant::now();
     env.create_instance("copy", from_latest()).await;
     let copy = env.wait_phase("copy", Phase::Ready, READY).await;
+    eprintln!(
+        "restore: new instance Ready {:?} after create",
+        restore_started.elapsed()
+    );
     assert!(copy.status.and_then(|s| s.restored_at).is_some(), "restoredAt is set");
     let restored = Client::root(&env, "copy").await;
     assert_eq!(
