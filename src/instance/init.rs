@@ -78,6 +78,7 @@ pub async fn run(args: InitArgs) -> Result<(), InstanceError> {
                 expected: engine,
             });
         }
+        check_not_a_downgrade(engine, &marker.server_version).await?;
         eprintln!(
             "the data directory {} is initialized ({} {}); nothing to do",
             datadir.display(),
@@ -123,6 +124,33 @@ pub async fn run(args: InitArgs) -> Result<(), InstanceError> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Refuses a server binary of an older major.minor than the one that initialized (or last upgraded) the data
+/// directory: an older server cannot open a newer data dictionary, and trying may damage it. The spec's version
+/// is guarded by the schema; this catches `spec.image` pointing at an older server.
+async fn check_not_a_downgrade(engine: Engine, data_version: &str) -> Result<(), InstanceError> {
+    let output = Command::new(engine.server())
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| InstanceError::io(format!("running {} --version", engine.server()), e))?;
+    let banner = String::from_utf8_lossy(&output.stdout);
+    let image_version = banner.split("Ver ").nth(1).unwrap_or_default();
+    match (major_minor(image_version), major_minor(data_version)) {
+        (Some(image), Some(data)) if image < data => Err(InstanceError::Downgrade {
+            data: data_version.to_owned(),
+            image: image_version.split_whitespace().next().unwrap_or_default().to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// `(10, 11)` from `10.11.19-MariaDB-0+deb12u1` or `8.4.7`.
+fn major_minor(version: &str) -> Option<(u32, u32)> {
+    let mut parts = version.split(|c: char| !c.is_ascii_digit());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
 fn read_marker(datadir: &Path) -> Result<Marker, InstanceError> {
@@ -432,6 +460,19 @@ mod tests {
         );
         let bare = setup_sql(&[], "r", None, None);
         assert!(!bare.contains("DATABASE") && !bare.contains("'%' IDENTIFIED BY 'r';\nGRANT ALL PRIVILEGES ON `"));
+    }
+
+    #[test]
+    fn versions_compare_by_major_and_minor() {
+        assert_eq!(major_minor("10.11.19-MariaDB-0+deb12u1"), Some((10, 11)));
+        assert_eq!(major_minor("8.4.7"), Some((8, 4)));
+        assert_eq!(
+            major_minor("11.4.8-MariaDB-ubu2404 for debian-linux-gnu"),
+            Some((11, 4))
+        );
+        assert!(major_minor("8.0.44") < major_minor("8.4.7"));
+        assert!(major_minor("10.11.19") < major_minor("11.4.8"));
+        assert_eq!(major_minor("garbage"), None);
     }
 
     #[test]

@@ -61,6 +61,11 @@ pub enum InstanceError {
     )]
     ForeignDataDirectory { path: String, marker: &'static str },
 
+    #[error(
+        "the data directory was written by server {data}, and this image's server is the older {image}: downgrades are refused (an older server cannot open newer data); use an image of {data} or newer, or restore a backup into a new instance"
+    )]
+    Downgrade { data: String, image: String },
+
     #[error("cannot read {path} ({source}); is the credentials Secret mounted?")]
     Credentials { path: String, source: std::io::Error },
 

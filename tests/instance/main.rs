@@ -293,10 +293,26 @@ fn init_refuses_foreign_data_and_the_wrong_engine_with_what_to_do() {
     );
 
     let mismatch = pod.init_command("MySQL").output().expect("run init");
-    assert!(!mismatch.status.success());
     let message = stderr(&mismatch);
+    assert!(!mismatch.status.success());
     assert!(
         message.contains("spec.engine is MySQL but the image carries the MariaDB server"),
+        "{message}"
+    );
+}
+
+#[test]
+fn init_refuses_a_server_older_than_the_data_directory() {
+    let pod = Pod::new("pw");
+    assert!(pod.init().status.success());
+    // As if a newer server had written (or upgraded) this data directory, and spec.image went back.
+    let marker = pod.path("volume/data/.mysqlinstance-initialized");
+    std::fs::write(&marker, br#"{"engine":"MariaDB","server_version":"99.1.0-MariaDB"}"#).expect("marker");
+    let older = pod.init();
+    assert!(!older.status.success(), "a downgrade must not start");
+    let message = stderr(&older);
+    assert!(
+        message.contains("written by server 99.1.0-MariaDB") && message.contains("downgrades are refused"),
         "{message}"
     );
 }
