@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::{Parser, Subcommand};
 use mysqlinstance_operator::api::{self, ServerVersion};
 use mysqlinstance_operator::backup::cli::{self as backup_cli, BackupArgs, RestoreArgs};
-use mysqlinstance_operator::controller::{self, Context, RunConfig};
+use mysqlinstance_operator::controller::{self, RunConfig};
 use mysqlinstance_operator::instance::{self, InstanceCommand};
 use mysqlinstance_operator::resources::OperatorSettings;
 use mysqlinstance_operator::telemetry::{metrics::Metrics, server, traces};
@@ -142,12 +142,11 @@ async fn run_controller(args: RunArgs) -> Result<(), String> {
         operator_image: args.operator_image,
         server_images: args.server_images.into_iter().collect(),
     };
-    let ctx = Arc::new(Context::new(client, metrics.clone(), settings));
     let run = RunConfig {
         namespace: args.namespace,
         concurrency: args.concurrency,
     };
-    let (store, controller) = controller::controller(ctx, &run);
+    let (store, controller) = controller::controller(client, metrics.clone(), settings, &run);
     let state = Arc::new(server::State {
         metrics,
         store: store.clone(),

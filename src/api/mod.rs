@@ -413,7 +413,7 @@ pub struct MySQLInstanceStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
 
-    /// Ready, Progressing, Degraded, BackingUp, BackupSucceeded and Paused conditions.
+    /// Ready, Progressing, Degraded, BackingUp, BackupSucceeded, Paused and Synced conditions.
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

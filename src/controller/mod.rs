@@ -1,19 +1,18 @@
-//! The thin shell around the pure core: watches instances and their children, and runs
-//! observe -> decide -> build -> apply -> status for each instance that changed.
+//! The thin shell around the pure core: watches instances and their children, and runs observe -> decide
+//! -> apply -> status for each instance that changed. See docs/reconcile.md for the flow.
 
 mod apply;
+mod cache;
 mod observe;
 mod reconcile;
-mod status;
+#[cfg(test)]
+mod scenarios;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -21,8 +20,10 @@ use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use tracing::{info, warn};
 
+pub use cache::Caches;
+
 use crate::api::MySQLInstance;
-use crate::error::Error;
+use crate::error::{Error, backoff};
 use crate::resources::OperatorSettings;
 use crate::telemetry::metrics::Metrics;
 
@@ -30,7 +31,6 @@ use crate::telemetry::metrics::Metrics;
 pub const FIELD_MANAGER: &str = "mysqlinstance-operator";
 /// How often an unchanged instance is looked at again, as a safety net behind the watches.
 const RESYNC: Duration = Duration::from_secs(300);
-const MANAGED_BY: &str = "app.kubernetes.io/managed-by=mysqlinstance-operator";
 
 /// What every reconcile shares.
 pub struct Context {
@@ -38,11 +38,12 @@ pub struct Context {
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub settings: OperatorSettings,
+    pub caches: Caches,
     failures: Mutex<HashMap<ObjectRef<MySQLInstance>, u32>>,
 }
 
 impl Context {
-    pub fn new(client: Client, metrics: Arc<Metrics>, settings: OperatorSettings) -> Self {
+    pub fn new(client: Client, metrics: Arc<Metrics>, settings: OperatorSettings, caches: Caches) -> Self {
         let reporter = Reporter {
             controller: FIELD_MANAGER.to_owned(),
             instance: std::env::var("POD_NAME").ok(),
@@ -52,6 +53,7 @@ impl Context {
             client,
             metrics,
             settings,
+            caches,
             failures: Mutex::default(),
         }
     }
@@ -61,7 +63,7 @@ impl Context {
         let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let count = failures.entry(ObjectRef::from(instance)).or_insert(0);
         *count = count.saturating_add(1);
-        Duration::from_secs(1u64 << (*count - 1).min(9)).min(RESYNC)
+        backoff(*count, RESYNC)
     }
 
     fn forget_failures(&self, instance: &MySQLInstance) {
@@ -92,29 +94,52 @@ where
     }
 }
 
-/// Maps a Job (owned by a CronJob, not by the instance) to its instance through its label.
+/// Maps a Job, pod or volume (owned by a CronJob, a Job or a StatefulSet, not by the instance) to its
+/// instance through its label.
 fn instance_of<K: ResourceExt>(child: K) -> Option<ObjectRef<MySQLInstance>> {
-    let name = child.labels().get(crate::resources::INSTANCE_LABEL)?;
+    let name = child.labels().get("app.kubernetes.io/instance")?;
     Some(ObjectRef::new(name).within(&child.namespace()?))
 }
 
 /// Builds the controller: the store of instances (read by the metrics) and the future that runs it until
 /// SIGTERM or Ctrl-C.
-pub fn controller(ctx: Arc<Context>, run: &RunConfig) -> (Store<MySQLInstance>, impl futures::Future<Output = ()>) {
-    let client = &ctx.client;
+pub fn controller(
+    client: Client,
+    metrics: Arc<Metrics>,
+    settings: OperatorSettings,
+    run: &RunConfig,
+) -> (Store<MySQLInstance>, impl futures::Future<Output = ()>) {
     let ns = run.namespace.as_deref();
-    let owned = || watcher::Config::default().labels(MANAGED_BY);
+    let (statefulsets, statefulset_events) = cache::watch(api(&client, ns), cache::MANAGED_BY);
+    let (services, service_events) = cache::watch(api(&client, ns), cache::MANAGED_BY);
+    let (config_maps, config_map_events) = cache::watch(api(&client, ns), cache::MANAGED_BY);
+    let (cronjobs, cronjob_events) = cache::watch(api(&client, ns), cache::MANAGED_BY);
+    let (jobs, job_events) = cache::watch(api(&client, ns), cache::MANAGED_BY);
+    let (pods, pod_events) = cache::watch(api(&client, ns), cache::OF_AN_INSTANCE);
+    let (claims, claim_events) = cache::watch(api(&client, ns), cache::OF_AN_INSTANCE);
+    let caches = Caches {
+        statefulsets,
+        services,
+        config_maps,
+        cronjobs,
+        jobs,
+        pods,
+        claims,
+    };
     let controller = Controller::new(
-        api::<MySQLInstance>(client, ns),
+        api::<MySQLInstance>(&client, ns),
         watcher::Config::default().any_semantic(),
     )
     .with_config(ControllerConfig::default().concurrency(run.concurrency))
-    .owns(api::<StatefulSet>(client, ns), owned())
-    .owns(api::<Service>(client, ns), owned())
-    .owns(api::<ConfigMap>(client, ns), owned())
-    .owns(api::<CronJob>(client, ns), owned())
-    .watches(api::<Job>(client, ns), owned(), instance_of);
+    .owns_stream(statefulset_events)
+    .owns_stream(service_events)
+    .owns_stream(config_map_events)
+    .owns_stream(cronjob_events)
+    .watches_stream(job_events, instance_of)
+    .watches_stream(pod_events, instance_of)
+    .watches_stream(claim_events, instance_of);
     let store = controller.store();
+    let ctx = Arc::new(Context::new(client, metrics, settings, caches));
     let ctx_for_errors = ctx.clone();
     let fut = controller
         .shutdown_on_signal()
@@ -129,7 +154,7 @@ pub fn controller(ctx: Arc<Context>, run: &RunConfig) -> (Store<MySQLInstance>, 
                         tracing::debug!(instance = %object, "reconcile failed")
                     }
                     Err(error) => {
-                        ctx.metrics.reconcile_errors.with_label_values(&["WatchError"]).inc();
+                        ctx.metrics.watch_errors.inc();
                         warn!(%error, "controller stream error");
                     }
                 }
@@ -143,6 +168,11 @@ pub fn controller(ctx: Arc<Context>, run: &RunConfig) -> (Store<MySQLInstance>, 
     (store, fut)
 }
 
-fn error_policy(instance: Arc<MySQLInstance>, _error: &Error, ctx: Arc<Context>) -> Action {
-    Action::requeue(ctx.backoff(&instance))
+/// A terminal error waits for a change of the instance or a child; any other retries with backoff.
+fn error_policy(instance: Arc<MySQLInstance>, error: &Error, ctx: Arc<Context>) -> Action {
+    if error.is_terminal() {
+        Action::await_change()
+    } else {
+        Action::requeue(ctx.backoff(&instance))
+    }
 }

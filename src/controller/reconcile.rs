@@ -1,4 +1,4 @@
-//! The top-level reconcile: observe -> decide -> build and apply -> status -> events and metrics.
+//! The top-level reconcile, in one direction: observe -> decide -> apply -> status -> Events and metrics.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -7,18 +7,19 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Resource, ResourceExt};
 use opentelemetry::trace::{TraceContextExt, TraceId};
 use tracing::{Instrument, field, info, info_span, warn};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::observe::World;
-use super::{Context, RESYNC, apply, status};
-use crate::api::{MySQLInstance, Phase};
+use super::observe::observe;
+use super::{Context, RESYNC, apply};
+use crate::api::{MySQLInstance, MySQLInstanceStatus};
+use crate::decide::{self, EventKind, Plan, PlannedEvent};
 use crate::error::{Error, Result};
-use crate::fsm::{self, Transition};
 
-/// Reconciles one instance, recording duration, errors and a Warning Event on failure.
+/// Reconciles one instance, recording duration, errors, a `Synced=False` condition and a Warning Event on
+/// failure.
 pub async fn reconcile(instance: Arc<MySQLInstance>, ctx: Arc<Context>) -> Result<Action> {
     let span = info_span!(
         "reconcile",
@@ -48,82 +49,107 @@ pub async fn reconcile(instance: Arc<MySQLInstance>, ctx: Arc<Context>) -> Resul
             ctx.forget_failures(&instance);
             Ok(Action::requeue(RESYNC))
         }
-        Err(error) => {
-            let reason: &'static str = error.category().into();
+        Err(Failure { planned_status, error }) => {
+            let reason = error.category().as_str();
             span.in_scope(|| warn!(category = reason, %error, "reconcile failed"));
             ctx.metrics.reconcile_errors.with_label_values(&[reason]).inc();
-            publish(
-                &ctx,
-                &instance,
-                EventType::Warning,
-                reason,
-                error.to_string(),
-                "Reconcile",
-            )
-            .await;
+            report_failure(&ctx, &instance, planned_status, &error)
+                .instrument(span)
+                .await;
             Err(error)
         }
     }
 }
 
-async fn reconcile_instance(instance: &MySQLInstance, ctx: &Context) -> Result<()> {
+/// A failed reconcile, with the status it had planned to write (if it got that far).
+struct Failure {
+    planned_status: Option<MySQLInstanceStatus>,
+    error: Error,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Self {
+            planned_status: None,
+            error,
+        }
+    }
+}
+
+async fn reconcile_instance(instance: &MySQLInstance, ctx: &Context) -> Result<(), Failure> {
     let namespace = instance
         .namespace()
         .ok_or(Error::MissingObjectField("metadata.namespace"))?;
     let span = tracing::Span::current();
 
-    let world = info_span!("observe")
-        .in_scope(|| World::read(&ctx.client, instance, &namespace))
+    let world = observe(ctx, instance, &namespace)
+        .instrument(info_span!("observe"))
         .await?;
-    let observed = world.observed(instance);
-    let phase = instance.status.as_ref().and_then(|s| s.phase).unwrap_or(Phase::Pending);
-    let transition = info_span!("decide").in_scope(|| fsm::step(phase, &observed));
+    let now = Time(Timestamp::now());
+    let Plan {
+        transition,
+        children,
+        status,
+        events,
+    } = info_span!("decide").in_scope(|| decide::decide(instance, &world, &ctx.settings, &now))?;
     span.record("phase", field::display(transition.to));
 
-    let mut writes = 0;
-    if !observed.paused && observed.spec_error.is_none() {
-        writes += apply::children(ctx, instance, &namespace, &world, &observed)
-            .instrument(info_span!("apply"))
-            .await?;
-    }
-
-    let now = Time(Timestamp::now());
-    let desired = status::desired(instance, &world, &observed, &transition, &now);
-    let api: Api<MySQLInstance> = Api::namespaced(ctx.client.clone(), &namespace);
-    if status::write_if_changed(&api, instance, desired)
-        .instrument(info_span!("status"))
-        .await?
+    let mut writes = match apply::children(ctx, instance, &namespace, children)
+        .instrument(info_span!("apply"))
+        .await
     {
-        writes += 1;
+        Ok(writes) => writes,
+        Err(error) => {
+            return Err(Failure {
+                planned_status: status,
+                error,
+            });
+        }
+    };
+    if let Some(status) = &status {
+        writes += apply::status(ctx, instance, &namespace, status)
+            .instrument(info_span!("status"))
+            .await?;
     }
     span.record("writes", writes);
 
     if transition.changes_phase() {
-        record_transition(ctx, instance, &transition).await;
+        let (from, to): (&'static str, &'static str) = (transition.from.into(), transition.to.into());
+        ctx.metrics.phase_transitions.with_label_values(&[from, to]).inc();
+        info!(from, to, reason = %transition.reason, detail = %transition.message, "phase transition");
+    }
+    for event in events {
+        publish(ctx, instance, event).await;
     }
     Ok(())
 }
 
-async fn record_transition(ctx: &Context, instance: &MySQLInstance, transition: &Transition) {
-    let (from, to): (&'static str, &'static str) = (transition.from.into(), transition.to.into());
-    ctx.metrics.phase_transitions.with_label_values(&[from, to]).inc();
-    info!(from, to, reason = %transition.reason, detail = %transition.message, "phase transition");
-    let type_ = if transition.to == Phase::Degraded {
-        EventType::Warning
-    } else {
-        EventType::Normal
-    };
-    let note = format!("{from} -> {to}: {}", transition.message);
-    publish(ctx, instance, type_, transition.reason.into(), note, "PhaseTransition").await;
+/// Shows the failure on the instance: `Synced=False` with the error's category, and a Warning Event.
+async fn report_failure(ctx: &Context, instance: &MySQLInstance, planned: Option<MySQLInstanceStatus>, error: &Error) {
+    let reason = error.category().as_str();
+    if let Some(namespace) = instance.namespace() {
+        let now = Time(Timestamp::now());
+        let status = decide::status::after_failure(instance, planned, reason, error.to_string(), &now);
+        if instance.status.as_ref() != Some(&status)
+            && let Err(status_error) = apply::status(ctx, instance, &namespace, &status).await
+        {
+            warn!(error = %status_error, "could not show the failure in the status");
+        }
+    }
+    let event = PlannedEvent::new(EventKind::Warning, reason, "Reconcile", error.to_string());
+    publish(ctx, instance, event).await;
 }
 
 /// Events are best effort: failing to publish one must not fail the reconcile.
-async fn publish(ctx: &Context, instance: &MySQLInstance, type_: EventType, reason: &str, note: String, action: &str) {
+async fn publish(ctx: &Context, instance: &MySQLInstance, event: PlannedEvent) {
     let event = Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note),
-        action: action.to_owned(),
+        type_: match event.kind {
+            EventKind::Normal => EventType::Normal,
+            EventKind::Warning => EventType::Warning,
+        },
+        reason: event.reason.to_owned(),
+        note: Some(event.note),
+        action: event.action.to_owned(),
         secondary: None,
     };
     if let Err(error) = ctx.recorder.publish(&event, &instance.object_ref(&())).await {

@@ -17,6 +17,9 @@ pub enum ConditionType {
     BackingUp,
     BackupSucceeded,
     Paused,
+    /// Whether the children are in line with the spec: the operator's own work, apart from the database's
+    /// health.
+    Synced,
 }
 
 /// A condition's status before it gets a timestamp and generation.
@@ -111,7 +114,53 @@ pub fn desired(transition: &Transition, observed: &Observed, backups_enabled: bo
             message: "spec.paused is true: no changes are made to the children".to_owned(),
         });
     }
+    conditions.push(synced(transition, observed));
     conditions
+}
+
+/// `Synced` as planned: True once the children are applied, False while the spec cannot be applied or
+/// reconciliation is paused. A failed write replaces it with [`sync_failed`].
+fn synced(transition: &Transition, observed: &Observed) -> Desired {
+    let (status, reason, message) = if observed.spec_error.is_some() || observed.paused {
+        (Status::False, transition.reason.into(), transition.message.clone())
+    } else {
+        (
+            Status::True,
+            "Applied",
+            "every child is in line with the spec".to_owned(),
+        )
+    };
+    Desired {
+        type_: ConditionType::Synced,
+        status,
+        reason: reason.to_owned(),
+        message,
+    }
+}
+
+/// `Synced=False` after a failed reconcile: the error's category and what it said.
+pub fn sync_failed(reason: &str, message: String) -> Desired {
+    Desired {
+        type_: ConditionType::Synced,
+        status: Status::False,
+        reason: reason.to_owned(),
+        message,
+    }
+}
+
+/// Puts `desired` in place of the condition of its type in `conditions`, keeping the transition time of
+/// `previous` (the stored conditions) when the status did not flip.
+pub fn replace(
+    conditions: &mut Vec<Condition>,
+    previous: &[Condition],
+    desired: Desired,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    let type_: &'static str = desired.type_.into();
+    let merged = merge(previous, vec![desired], generation, now);
+    conditions.retain(|c| c.type_ != type_);
+    conditions.extend(merged);
 }
 
 /// Turns desired conditions into metav1.Conditions, keeping `lastTransitionTime` from `current` for every

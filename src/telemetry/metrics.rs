@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use kube::ResourceExt;
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use strum::IntoEnumIterator;
 
@@ -20,6 +20,8 @@ pub struct Metrics {
     pub reconcile_duration: HistogramVec,
     pub reconcile_errors: IntCounterVec,
     pub phase_transitions: IntCounterVec,
+    pub api_writes: IntCounterVec,
+    pub watch_errors: IntCounter,
     instances: IntGaugeVec,
     status_condition: IntGaugeVec,
     info: IntGaugeVec,
@@ -65,6 +67,18 @@ impl Metrics {
             ),
             &["from", "to"],
         )?;
+        let api_writes = IntCounterVec::new(
+            opts(
+                "mysqlinstance_api_writes_total",
+                "Writes the operator made to the Kubernetes API, by kind and operation (apply, create, patch, \
+                 delete, status).",
+            ),
+            &["kind", "operation"],
+        )?;
+        let watch_errors = IntCounter::with_opts(opts(
+            "mysqlinstance_watch_errors_total",
+            "Errors of the watches of instances and children; each is retried with backoff.",
+        ))?;
         let instances = IntGaugeVec::new(opts("mysqlinstance_instances", "Instances in each phase."), &["phase"])?;
         let status_condition = IntGaugeVec::new(
             opts(
@@ -111,6 +125,8 @@ impl Metrics {
         registry.register(Box::new(reconcile_duration.clone()))?;
         registry.register(Box::new(reconcile_errors.clone()))?;
         registry.register(Box::new(phase_transitions.clone()))?;
+        registry.register(Box::new(api_writes.clone()))?;
+        registry.register(Box::new(watch_errors.clone()))?;
         registry.register(Box::new(instances.clone()))?;
         registry.register(Box::new(status_condition.clone()))?;
         registry.register(Box::new(info.clone()))?;
@@ -124,6 +140,8 @@ impl Metrics {
             reconcile_duration,
             reconcile_errors,
             phase_transitions,
+            api_writes,
+            watch_errors,
             instances,
             status_condition,
             info,

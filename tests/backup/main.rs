@@ -3,6 +3,8 @@
 //! operator binary run exactly as the backup CronJob runs it. Install the servers with
 //! `tests/backup/setup.sh`; a test whose server is missing fails and says so (it never skips).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed expectation is a failed test.
+
 mod failures;
 mod retention;
 mod round_trip;

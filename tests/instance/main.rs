@@ -4,6 +4,8 @@
 //! database and user with their grants, idempotence, an interrupted initialization redone, foreign data
 //! refused, and probes that tell a live server from a dead one.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed expectation is a failed test.
+
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

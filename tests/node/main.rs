@@ -4,6 +4,8 @@
 //! with the credentials from its Secret. They run inside the cluster's network namespace
 //! (`tests/cluster/cluster.sh exec DIR -- cargo test --test node`; scripts/test.sh does it).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed expectation is a failed test.
+
 #[allow(dead_code)] // shared with tests/e2e, which uses other parts of it
 #[path = "../e2e/support.rs"]
 mod support;

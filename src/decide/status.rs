@@ -1,19 +1,14 @@
-//! Status: builds the status an instance should show and writes it only when it differs from the stored one.
+//! The status an instance should show: the phase step, its conditions, and what was observed.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Patch, PatchParams};
-use kube::{Api, ResourceExt};
-use serde_json::json;
 
-use super::FIELD_MANAGER;
-use super::observe::World;
-use crate::api::{MySQLInstance, MySQLInstanceStatus};
-use crate::error::Result;
+use super::World;
+use crate::api::{MySQLInstance, MySQLInstanceStatus, Phase};
 use crate::fsm::{Observed, Transition, conditions};
 use crate::resources;
 
-/// The status `instance` should carry after `transition`. Pure: `now` is only used for conditions whose
-/// status flips.
+/// The status `instance` should carry after `transition`. `now` is only used for conditions whose status
+/// flips.
 pub fn desired(
     instance: &MySQLInstance,
     world: &World,
@@ -40,25 +35,24 @@ pub fn desired(
     }
 }
 
-/// Writes `status` unless the instance already shows exactly that. Returns whether it wrote.
-pub async fn write_if_changed(
-    api: &Api<MySQLInstance>,
+/// The status to show after a failed reconcile: `planned` (or the stored status when nothing was planned)
+/// with `Synced=False` naming the error's category and message.
+pub fn after_failure(
     instance: &MySQLInstance,
-    status: MySQLInstanceStatus,
-) -> Result<bool> {
-    if instance.status.as_ref() == Some(&status) {
-        return Ok(false);
-    }
-    let patch = json!({
-        "apiVersion": "mysqlinstance.io/v1alpha1",
-        "kind": "MySQLInstance",
-        "status": status,
-    });
-    api.patch_status(
-        &instance.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(true)
+    planned: Option<MySQLInstanceStatus>,
+    reason: &str,
+    message: String,
+    now: &Time,
+) -> MySQLInstanceStatus {
+    let stored = instance.status.clone().unwrap_or_default();
+    let mut status = planned.unwrap_or_else(|| stored.clone());
+    status.phase.get_or_insert(Phase::Pending);
+    conditions::replace(
+        &mut status.conditions,
+        &stored.conditions,
+        conditions::sync_failed(reason, message),
+        instance.metadata.generation,
+        now,
+    );
+    status
 }

@@ -1,0 +1,107 @@
+//! Watch caches of an instance's children. The reconcile reads them instead of the API, so looking at an
+//! unchanged instance costs no request; the same watches trigger the reconciles.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+
+/// How long a reconcile waits for the caches to list their objects after the operator starts.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Children the operator creates carry this label.
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by=mysqlinstance-operator";
+/// Pods and data volumes are created by the StatefulSet and Job controllers from templates that carry the
+/// selector labels of an instance, not the managed-by label.
+pub const OF_AN_INSTANCE: &str = "app.kubernetes.io/name=mysql,app.kubernetes.io/instance";
+
+/// One cache per kind of child.
+#[derive(Clone)]
+pub struct Caches {
+    pub statefulsets: Store<StatefulSet>,
+    pub services: Store<Service>,
+    pub config_maps: Store<ConfigMap>,
+    pub cronjobs: Store<CronJob>,
+    pub jobs: Store<Job>,
+    pub pods: Store<Pod>,
+    pub claims: Store<PersistentVolumeClaim>,
+}
+
+impl Caches {
+    /// Waits until every cache has listed its objects once.
+    pub async fn synced(&self) -> Result<()> {
+        let wait = async {
+            ready(&self.statefulsets, "StatefulSets").await?;
+            ready(&self.services, "Services").await?;
+            ready(&self.config_maps, "ConfigMaps").await?;
+            ready(&self.cronjobs, "CronJobs").await?;
+            ready(&self.jobs, "Jobs").await?;
+            ready(&self.pods, "Pods").await?;
+            ready(&self.claims, "PersistentVolumeClaims").await
+        };
+        tokio::time::timeout(SYNC_TIMEOUT, wait)
+            .await
+            .map_err(|_| Error::CacheNotSynced("the children"))?
+    }
+}
+
+async fn ready<K>(store: &Store<K>, kind: &'static str) -> Result<()>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: std::hash::Hash + Eq + Clone,
+{
+    store.wait_until_ready().await.map_err(|_| Error::CacheNotSynced(kind))
+}
+
+/// The object named `name` in `namespace`, from `store`.
+pub fn get<K>(store: &Store<K>, namespace: &str, name: &str) -> Option<K>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    store
+        .get(&ObjectRef::new(name).within(namespace))
+        .map(|object| (*object).clone())
+}
+
+/// The objects in `namespace` of `store` that carry every label of `labels`.
+pub fn select<K>(store: &Store<K>, namespace: &str, labels: &[(&str, &str)]) -> Vec<K>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    store
+        .state()
+        .into_iter()
+        .filter(|object| {
+            object.namespace().as_deref() == Some(namespace)
+                && labels
+                    .iter()
+                    .all(|(key, value)| object.labels().get(*key).map(String::as_str) == Some(*value))
+        })
+        .map(|object| (*object).clone())
+        .collect()
+}
+
+/// A cache of the objects of `api` that match `labels`, and the stream of their changes that drives it
+/// and triggers reconciles. Managed fields are dropped: nothing reads them, and they are most of an
+/// object's size.
+pub fn watch<K>(api: Api<K>, labels: &str) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (store, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default().labels(labels))
+        .default_backoff()
+        .modify(|object| object.managed_fields_mut().clear())
+        .reflect(writer)
+        .touched_objects();
+    (store, stream.boxed())
+}

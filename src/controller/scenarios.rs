@@ -1,0 +1,1 @@
+//! Controller scenarios against a mocked API server.

@@ -1,0 +1,178 @@
+//! Decide: the pure core of a reconcile. From the instance and the [`World`] the controller read, it
+//! builds the whole [`Plan`]: the phase step, each child to apply or delete with its built object, data
+//! volumes to grow, the status to write and the Events to publish. No client, no clock, no randomness:
+//! everything it needs comes in as arguments, so every decision is covered by table tests.
+
+mod drift;
+mod plan;
+pub mod status;
+mod world;
+
+pub use plan::{Children, CredentialsStep, EVENT_NOTE_LIMIT, EventKind, Plan, PlannedEvent, Step, VolumeGrowth};
+pub use world::World;
+
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+use serde::Serialize;
+
+use crate::api::{MySQLInstance, Phase};
+use crate::error::{Error, Result};
+use crate::fsm::{self, Observed, Transition};
+use crate::resources::{self, OperatorSettings};
+
+/// Decides everything one reconcile of `instance` does. `now` stamps conditions whose status flips.
+pub fn decide(instance: &MySQLInstance, world: &World, settings: &OperatorSettings, now: &Time) -> Result<Plan> {
+    let observed = world.observed(instance);
+    let phase = instance.status.as_ref().and_then(|s| s.phase).unwrap_or(Phase::Pending);
+    let transition = fsm::step(phase, &observed);
+    let children = if observed.paused || observed.spec_error.is_some() {
+        Children::default()
+    } else {
+        children(instance, world, settings, &observed)?
+    };
+    let status = status::desired(instance, world, &observed, &transition, now);
+    Ok(Plan {
+        status: (instance.status.as_ref() != Some(&status)).then_some(status),
+        events: transition_event(&transition).into_iter().collect(),
+        transition,
+        children,
+    })
+}
+
+fn children(
+    instance: &MySQLInstance,
+    world: &World,
+    settings: &OperatorSettings,
+    observed: &Observed,
+) -> Result<Children> {
+    let statefulset = resources::statefulset(instance, settings, &claim_size(instance, world))?;
+    let restore_job = resources::restore_job(instance, settings).filter(|_| restore_can_start(observed, world));
+    Ok(Children {
+        credentials: credentials(instance, world)?,
+        config_map: step(resources::config_map(instance), world.config_map.as_ref())?,
+        headless_service: step(resources::headless_service(instance), world.headless_service.as_ref())?,
+        service: step(resources::service(instance), world.service.as_ref())?,
+        statefulset: step(statefulset, world.statefulset.as_ref())?,
+        data_volume_growth: growth(instance, &world.data_pvcs),
+        // Turning backups off keeps the backup volume: it holds the backups taken so far.
+        backup_volume: match resources::backup_pvc(instance) {
+            Some(pvc) => step(pvc, world.backup_pvc.as_ref())?,
+            None => Step::InLine,
+        },
+        // Created once and never rewritten, so a finished or failed restore stays for inspection.
+        restore_job: restore_job.map_or(Step::InLine, |job| Step::Apply(Box::new(job))),
+        backup_cronjob: match (resources::backup_cronjob(instance, settings), &world.cronjob) {
+            (Some(cronjob), live) => step(cronjob, live.as_ref())?,
+            (None, Some(live)) => Step::Delete(live.name_any()),
+            (None, None) => Step::InLine,
+        },
+    })
+}
+
+/// Apply `desired` unless `live` already carries every field of it.
+fn step<K: Serialize>(desired: K, live: Option<&K>) -> Result<Step<K>> {
+    Ok(match live {
+        Some(live) if drift::in_line(&desired, live)? => Step::InLine,
+        _ => Step::Apply(Box::new(desired)),
+    })
+}
+
+/// The claim template of an existing StatefulSet cannot change: keep its size, and grow the volumes instead.
+fn claim_size(instance: &MySQLInstance, world: &World) -> String {
+    world
+        .statefulset
+        .as_ref()
+        .and_then(|s| {
+            let template = s.spec.volume_claim_templates.as_ref()?.first()?;
+            let requests = template.spec.as_ref()?.resources.as_ref()?.requests.as_ref()?;
+            requests.get("storage").map(|q| q.0.clone())
+        })
+        .unwrap_or_else(|| instance.spec.storage.size.clone())
+}
+
+/// Data volumes smaller than `spec.storage.size`.
+fn growth(instance: &MySQLInstance, pvcs: &[PersistentVolumeClaim]) -> Vec<VolumeGrowth> {
+    let want = &instance.spec.storage.size;
+    pvcs.iter()
+        .filter(|pvc| {
+            pvc.spec
+                .as_ref()
+                .and_then(|s| s.resources.as_ref()?.requests.as_ref()?.get("storage"))
+                .is_some_and(|current| resources::is_larger(want, &current.0))
+        })
+        .map(|pvc| VolumeGrowth {
+            claim: pvc.name_any(),
+            size: want.clone(),
+        })
+        .collect()
+}
+
+/// A restore starts once, when the new server is ready and no restore Job exists yet.
+fn restore_can_start(observed: &Observed, world: &World) -> bool {
+    observed.restore_pending
+        && world.restore_job.is_none()
+        && observed.statefulset_exists
+        && !observed.rollout_in_progress
+        && observed.ready_replicas >= observed.desired_replicas
+}
+
+/// Create the credentials when they are absent; otherwise only their owner references follow the
+/// deletionPolicy.
+fn credentials(instance: &MySQLInstance, world: &World) -> Result<CredentialsStep> {
+    let Some(existing) = &world.secret else {
+        let root_password = match &instance.spec.root_password_secret_ref {
+            Some(reference) => Some(root_password(
+                world.root_password_secret.as_ref(),
+                &reference.name,
+                &reference.key,
+            )?),
+            None => None,
+        };
+        return Ok(CredentialsStep::Create { root_password });
+    };
+    let owners = resources::credentials_ownership(instance);
+    Ok(if existing.owner_references() == owners.as_slice() {
+        CredentialsStep::InLine
+    } else {
+        CredentialsStep::SetOwners(owners)
+    })
+}
+
+fn root_password(secret: Option<&Secret>, name: &str, key: &str) -> Result<String> {
+    let unavailable = |why: String| Error::RootPasswordUnavailable(why);
+    let secret = secret.ok_or_else(|| {
+        unavailable(format!(
+            "Secret {name} named by spec.rootPasswordSecretRef does not exist; create it"
+        ))
+    })?;
+    let value = secret.data.as_ref().and_then(|d| d.get(key)).ok_or_else(|| {
+        unavailable(format!(
+            "Secret {name} has no key {key:?}; add it or fix spec.rootPasswordSecretRef.key"
+        ))
+    })?;
+    String::from_utf8(value.0.clone())
+        .map_err(|_| unavailable(format!("key {key:?} of Secret {name} is not UTF-8 text")))
+}
+
+/// Every phase change is an Event; becoming Degraded is a Warning.
+fn transition_event(transition: &Transition) -> Option<PlannedEvent> {
+    if !transition.changes_phase() {
+        return None;
+    }
+    let kind = if transition.to == Phase::Degraded {
+        EventKind::Warning
+    } else {
+        EventKind::Normal
+    };
+    let (from, to): (&'static str, &'static str) = (transition.from.into(), transition.to.into());
+    Some(PlannedEvent::new(
+        kind,
+        transition.reason.into(),
+        "PhaseTransition",
+        format!("{from} -> {to}: {}", transition.message),
+    ))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,313 @@
+//! Table tests of the decisions: fresh, in line, drifted, paused, invalid, policies, volumes, restores.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::StatefulSetStatus;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::api::MySQLInstance;
+use crate::error::ErrorCategory;
+use crate::fsm::Reason;
+use crate::resources::Credentials;
+
+fn now() -> Time {
+    Time(Timestamp::from_second(1_800_000_000).expect("valid"))
+}
+
+fn instance(spec: Value) -> MySQLInstance {
+    serde_json::from_value(json!({
+        "apiVersion": "mysqlinstance.io/v1alpha1", "kind": "MySQLInstance",
+        "metadata": {"name": "shop", "namespace": "apps", "uid": "u-1", "generation": 1},
+        "spec": spec,
+    }))
+    .expect("valid instance")
+}
+
+fn plain() -> MySQLInstance {
+    instance(json!({"storage": {"size": "1Gi"}}))
+}
+
+fn settings() -> OperatorSettings {
+    OperatorSettings {
+        operator_image: "localhost/mysqlinstance-operator:test".to_owned(),
+        ..OperatorSettings::default()
+    }
+}
+
+fn plan(instance: &MySQLInstance, world: &World) -> Plan {
+    decide(instance, world, &settings(), &now()).expect("a plan")
+}
+
+/// The world after the API server stored everything `plan` applied, with the status it wrote.
+fn stored(instance: &mut MySQLInstance, mut world: World, plan: Plan) -> World {
+    fn put<K>(slot: &mut Option<K>, step: Step<K>) {
+        match step {
+            Step::InLine => {}
+            Step::Apply(object) => *slot = Some(*object),
+            Step::Delete(_) => *slot = None,
+        }
+    }
+    let Children {
+        credentials,
+        config_map,
+        headless_service,
+        service,
+        statefulset,
+        data_volume_growth: _,
+        backup_volume,
+        restore_job,
+        backup_cronjob,
+    } = plan.children;
+    if let CredentialsStep::Create { root_password } = credentials {
+        let generated = Credentials::generate(root_password).expect("random");
+        world.secret = Some(resources::credentials_secret(instance, &generated));
+    }
+    put(&mut world.config_map, config_map);
+    put(&mut world.headless_service, headless_service);
+    put(&mut world.service, service);
+    put(&mut world.statefulset, statefulset);
+    put(&mut world.backup_pvc, backup_volume);
+    put(&mut world.restore_job, restore_job);
+    put(&mut world.cronjob, backup_cronjob);
+    if let Some(status) = plan.status {
+        instance.status = Some(status);
+    }
+    world
+}
+
+/// The StatefulSet controller's report once every replica runs the newest revision.
+fn rolled_out(world: &mut World, ready: i32) {
+    let sts = world.statefulset.as_mut().expect("a StatefulSet");
+    sts.metadata.generation = Some(1);
+    sts.status = Some(StatefulSetStatus {
+        observed_generation: Some(1),
+        replicas: 1,
+        ready_replicas: Some(ready),
+        updated_replicas: Some(1),
+        ..StatefulSetStatus::default()
+    });
+}
+
+/// An instance brought to Ready: every child stored as applied and the status written.
+fn ready(mut instance: MySQLInstance) -> (MySQLInstance, World) {
+    let mut world = World::default();
+    for _ in 0..4 {
+        let plan = plan(&instance, &world);
+        world = stored(&mut instance, world, plan);
+        if world.statefulset.is_some() {
+            rolled_out(&mut world, 1);
+        }
+    }
+    assert_eq!(instance.status.as_ref().and_then(|s| s.phase), Some(Phase::Ready));
+    (instance, world)
+}
+
+fn applies<K>(step: &Step<K>) -> bool {
+    matches!(step, Step::Apply(_))
+}
+
+#[test]
+fn a_new_instance_gets_credentials_and_every_child_at_once() {
+    let plan = plan(&plain(), &World::default());
+    let children = &plan.children;
+    assert_eq!(children.credentials, CredentialsStep::Create { root_password: None });
+    assert!(applies(&children.config_map) && applies(&children.headless_service) && applies(&children.service));
+    assert!(applies(&children.statefulset));
+    assert_eq!(children.backup_cronjob, Step::InLine, "no backups asked for");
+    assert_eq!(children.backup_volume, Step::InLine);
+    assert_eq!(children.restore_job, Step::InLine);
+    let status = plan.status.expect("a first status");
+    assert_eq!(status.phase, Some(Phase::Pending));
+    assert_eq!(plan.transition.reason, Reason::CredentialsPending);
+    assert!(plan.events.is_empty(), "Pending to Pending is not a transition");
+}
+
+#[test]
+fn an_instance_in_line_plans_no_write_and_no_event() {
+    let (instance, world) = ready(plain());
+    let plan = plan(&instance, &world);
+    assert!(!plan.children.writes_anything(), "{:#?}", plan.children);
+    assert_eq!(plan.status, None);
+    assert!(plan.events.is_empty());
+}
+
+#[test]
+fn a_child_changed_by_someone_else_is_applied_again() {
+    let (instance, world) = ready(plain());
+
+    let mut scaled = world.clone();
+    let sts = scaled.statefulset.as_mut().expect("sts");
+    sts.spec.replicas = Some(3);
+    let plan_scaled = plan(&instance, &scaled);
+    assert!(applies(&plan_scaled.children.statefulset));
+    assert_eq!(plan_scaled.children.service, Step::InLine, "only the drifted child");
+
+    let mut unlabelled = world.clone();
+    unlabelled
+        .service
+        .as_mut()
+        .expect("service")
+        .labels_mut()
+        .remove(resources::INSTANCE_LABEL);
+    assert!(applies(&plan(&instance, &unlabelled).children.service));
+
+    let mut annotated = world;
+    let extra = BTreeMap::from([("team".to_owned(), "payments".to_owned())]);
+    annotated.config_map.as_mut().expect("cm").metadata.annotations = Some(extra);
+    assert_eq!(
+        plan(&instance, &annotated).children.config_map,
+        Step::InLine,
+        "fields the operator does not set are the user's"
+    );
+}
+
+#[test]
+fn paused_and_invalid_instances_plan_no_child_write() {
+    let (mut paused, world) = ready(plain());
+    paused.spec.paused = true;
+    paused.spec.storage.size = "5Gi".to_owned();
+    let plan_paused = plan(&paused, &world);
+    assert_eq!(plan_paused.children, Children::default());
+    let status = plan_paused.status.expect("the Paused condition is new");
+    let synced = status.conditions.iter().find(|c| c.type_ == "Synced").expect("Synced");
+    assert_eq!((synced.status.as_str(), synced.reason.as_str()), ("False", "Paused"));
+
+    let invalid = instance(
+        json!({"storage": {"size": "1Gi"}, "backup": {"enabled": true, "schedule": "every day",
+        "destination": {"pvc": {"size": "1Gi"}}}}),
+    );
+    let plan_invalid = plan(&invalid, &World::default());
+    assert_eq!(plan_invalid.children, Children::default());
+    assert_eq!(plan_invalid.transition.reason, Reason::InvalidSpec);
+    let status = plan_invalid.status.expect("status");
+    let synced = status.conditions.iter().find(|c| c.type_ == "Synced").expect("Synced");
+    assert_eq!(synced.reason, "InvalidSpec");
+    assert!(synced.message.contains("every day"), "{}", synced.message);
+}
+
+#[test]
+fn turning_backups_off_deletes_the_cronjob_and_keeps_the_backup_volume() {
+    let with_backups = json!({"storage": {"size": "1Gi"}, "backup": {"enabled": true, "schedule": "0 3 * * *",
+        "destination": {"pvc": {"size": "2Gi"}}}});
+    let (mut instance, world) = ready(instance(with_backups));
+    assert!(world.cronjob.is_some() && world.backup_pvc.is_some());
+    instance.spec.backup = None;
+    let plan = plan(&instance, &world);
+    assert_eq!(plan.children.backup_cronjob, Step::Delete("shop-backup".to_owned()));
+    assert_eq!(plan.children.backup_volume, Step::InLine);
+}
+
+#[test]
+fn data_volumes_grow_but_the_claim_template_keeps_its_size() {
+    let (mut instance, mut world) = ready(plain());
+    let claim: PersistentVolumeClaim = serde_json::from_value(json!({
+        "metadata": {"name": "data-shop-0"}, "spec": {"resources": {"requests": {"storage": "1Gi"}}}}))
+    .expect("pvc");
+    world.data_pvcs = vec![claim];
+    instance.spec.storage.size = "4Gi".to_owned();
+    let plan = plan(&instance, &world);
+    assert_eq!(
+        plan.children.data_volume_growth,
+        vec![VolumeGrowth {
+            claim: "data-shop-0".to_owned(),
+            size: "4Gi".to_owned()
+        }]
+    );
+    assert_eq!(
+        plan.children.statefulset,
+        Step::InLine,
+        "the immutable template is left as it is"
+    );
+}
+
+#[test]
+fn the_credentials_secret_follows_the_deletion_policy_and_is_never_rewritten() {
+    let (mut instance, world) = ready(plain());
+    assert_eq!(world.secret.as_ref().expect("secret").owner_references(), &[]);
+    instance.spec.deletion_policy = crate::api::DeletionPolicy::Delete;
+    let CredentialsStep::SetOwners(owners) = plan(&instance, &world).children.credentials else {
+        panic!("the owners should change");
+    };
+    assert_eq!(owners.len(), 1);
+    assert_eq!(owners[0].uid, "u-1");
+}
+
+#[test]
+fn a_named_root_password_is_used_or_its_absence_explained() {
+    let named = instance(json!({"storage": {"size": "1Gi"}, "rootPasswordSecretRef": {"name": "root", "key": "pw"}}));
+    let error = decide(&named, &World::default(), &settings(), &now()).expect_err("no Secret");
+    assert_eq!(error.category(), ErrorCategory::RootPasswordUnavailable);
+    assert!(
+        error
+            .to_string()
+            .contains("Secret root named by spec.rootPasswordSecretRef does not exist")
+    );
+
+    let secret = Secret {
+        data: Some(BTreeMap::from([("pw".to_owned(), ByteString(b"s3cret".to_vec()))])),
+        ..Secret::default()
+    };
+    let world = World {
+        root_password_secret: Some(secret),
+        ..World::default()
+    };
+    assert_eq!(
+        plan(&named, &world).children.credentials,
+        CredentialsStep::Create {
+            root_password: Some("s3cret".to_owned())
+        }
+    );
+}
+
+#[test]
+fn a_restore_starts_once_when_the_new_server_is_ready() {
+    let spec =
+        json!({"storage": {"size": "1Gi"}, "restoreFrom": {"instance": "old", "pvc": {"claimName": "old-backups"}}});
+    let mut restoring = instance(spec);
+    let mut world = World::default();
+    for _ in 0..3 {
+        let plan = plan(&restoring, &world);
+        assert_eq!(
+            plan.children.restore_job,
+            Step::InLine,
+            "not before the server is ready"
+        );
+        world = stored(&mut restoring, world, plan);
+    }
+    rolled_out(&mut world, 1);
+    let plan_ready = plan(&restoring, &world);
+    assert!(applies(&plan_ready.children.restore_job));
+    assert_eq!(plan_ready.transition.reason, Reason::Restoring);
+    let world = stored(&mut restoring, world, plan_ready);
+    assert_eq!(
+        plan(&restoring, &world).children.restore_job,
+        Step::InLine,
+        "an existing restore Job is never rewritten"
+    );
+    let job: &Job = world.restore_job.as_ref().expect("job");
+    assert_eq!(job.name_any(), resources::restore_job_name(&restoring));
+}
+
+#[test]
+fn phase_changes_are_events_and_degraded_is_a_warning() {
+    let (instance, mut world) = ready(plain());
+    rolled_out(&mut world, 0);
+    let plan = plan(&instance, &world);
+    assert_eq!(plan.transition.to, Phase::Degraded);
+    let [event] = plan.events.as_slice() else {
+        panic!("one Event: {:?}", plan.events);
+    };
+    assert_eq!((event.kind, event.reason), (EventKind::Warning, "ReplicasNotReady"));
+    assert!(
+        event.note.starts_with("Ready -> Degraded: 0/1 replicas ready"),
+        "{}",
+        event.note
+    );
+}
