@@ -8,6 +8,7 @@ mod support;
 mod backups;
 mod children;
 mod deletion;
+mod drift;
 mod lifecycle;
 mod observability;
 mod restart;
