@@ -17,9 +17,10 @@ use serde_json::{Value, json};
 
 use super::{Caches, Context, RESYNC, error_policy, reconcile::reconcile};
 use crate::api::MySQLInstance;
+use crate::decide::tests::{plain, settings};
 use crate::decide::{self, World};
 use crate::error::ErrorCategory;
-use crate::resources::{self, Credentials, OperatorSettings};
+use crate::resources::{self, Credentials};
 use crate::telemetry::metrics::Metrics;
 
 /// One request the operator made.
@@ -88,10 +89,7 @@ impl Scenario {
         });
         let client = Client::new(service, "default");
         let (caches, writers) = caches(world);
-        let settings = OperatorSettings {
-            operator_image: "localhost/mysqlinstance-operator:test".to_owned(),
-            ..OperatorSettings::default()
-        };
+        let settings = settings();
         let metrics = Arc::new(Metrics::new().expect("metrics"));
         Self {
             ctx: Arc::new(Context::new(client, metrics, settings, caches)),
@@ -152,19 +150,6 @@ fn caches(world: &World) -> (Caches, Box<dyn Send>) {
     (caches, Box::new((w1, w2, w3, w4, w5, w6, w7)))
 }
 
-fn instance(spec: Value) -> MySQLInstance {
-    serde_json::from_value(json!({
-        "apiVersion": "mysqlinstance.io/v1alpha1", "kind": "MySQLInstance",
-        "metadata": {"name": "shop", "namespace": "apps", "uid": "u-1", "generation": 1},
-        "spec": spec,
-    }))
-    .expect("valid instance")
-}
-
-fn plain() -> MySQLInstance {
-    instance(json!({"storage": {"size": "1Gi"}}))
-}
-
 const NS: &str = "/api/v1/namespaces/apps";
 const APPS: &str = "/apis/apps/v1/namespaces/apps";
 const INSTANCES: &str = "/apis/mysqlinstance.io/v1alpha1/namespaces/apps/mysqlinstances";
@@ -173,7 +158,7 @@ const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/apps/events";
 /// An instance whose children and status are exactly what the operator would write, and the stored Secret.
 fn in_line() -> (MySQLInstance, World, Secret) {
     let mut instance = plain();
-    let settings = Scenario::new(&World::default(), accept_everything).ctx.settings.clone();
+    let settings = settings();
     let secret = resources::credentials_secret(&instance, &Credentials::generate(None).expect("random"));
     let world = World {
         secret: Some(secret.clone()),

@@ -175,4 +175,4 @@ fn transition_event(transition: &Transition) -> Option<PlannedEvent> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -39,28 +39,9 @@ pub struct Children {
 }
 
 impl Children {
-    /// Whether the plan writes any child.
+    /// Whether the plan writes any child: everything but the default, which leaves every child alone.
     pub fn writes_anything(&self) -> bool {
-        let Children {
-            credentials,
-            config_map,
-            headless_service,
-            service,
-            statefulset,
-            data_volume_growth,
-            backup_volume,
-            restore_job,
-            backup_cronjob,
-        } = self;
-        *credentials != CredentialsStep::InLine
-            || config_map.writes()
-            || headless_service.writes()
-            || service.writes()
-            || statefulset.writes()
-            || !data_volume_growth.is_empty()
-            || backup_volume.writes()
-            || restore_job.writes()
-            || backup_cronjob.writes()
+        *self != Children::default()
     }
 }
 
@@ -74,12 +55,6 @@ pub enum Step<K> {
     Apply(Box<K>),
     /// Delete the child of this name: it exists but is not wanted any more.
     Delete(String),
-}
-
-impl<K> Step<K> {
-    fn writes(&self) -> bool {
-        !matches!(self, Step::InLine)
-    }
 }
 
 /// The credentials Secret is never applied: it is created once and afterwards only its owner references

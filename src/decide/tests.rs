@@ -21,7 +21,7 @@ fn now() -> Time {
     Time(Timestamp::from_second(1_800_000_000).expect("valid"))
 }
 
-fn instance(spec: Value) -> MySQLInstance {
+pub(crate) fn instance(spec: Value) -> MySQLInstance {
     serde_json::from_value(json!({
         "apiVersion": "mysqlinstance.io/v1alpha1", "kind": "MySQLInstance",
         "metadata": {"name": "shop", "namespace": "apps", "uid": "u-1", "generation": 1},
@@ -30,11 +30,11 @@ fn instance(spec: Value) -> MySQLInstance {
     .expect("valid instance")
 }
 
-fn plain() -> MySQLInstance {
+pub(crate) fn plain() -> MySQLInstance {
     instance(json!({"storage": {"size": "1Gi"}}))
 }
 
-fn settings() -> OperatorSettings {
+pub(crate) fn settings() -> OperatorSettings {
     OperatorSettings {
         operator_image: "localhost/mysqlinstance-operator:test".to_owned(),
         ..OperatorSettings::default()
