@@ -337,8 +337,9 @@ def overview():
                            legend=f"p{int(q * 100)}", ref=r)
                     for q, r in ((0.5, "A"), (0.95, "B"), (0.99, "C"))], (8, 20, 8, 8),
                    legend_calcs=["mean", "max"]),
-        timeseries("Reconcile errors by reason", "Failed reconciles per minute by error reason (KubeApi, "
-                   "InvalidSpec, Serialization, ...). The operator logs and the instances' Events carry the details.",
+        timeseries("Reconcile errors by reason", "Failed reconciles per minute by error category (the reasons are "
+                   "listed in the MySQLInstanceReconcileErrors runbook). The same category is the reason of the "
+                   "Warning Event on the instance; the operator log carries the details.",
                    "opm",
                    [target(f"60 * sum by (reason) (rate(mysqlinstance_reconcile_errors_total[{rate}]))",
                            legend="{{reason}}")], (16, 20, 8, 8), defaults={"noValue": "0"},

@@ -1,15 +1,16 @@
-//! A backup CronJob firing puts the instance in BackingUp while its Job runs and records lastBackup when it
-//! completes; a failed Job sets BackupSucceeded=False, and Degraded wins when the database is also unhealthy.
+//! Backup and restore orchestration on kwok: the Jobs' pods run nothing (tests/cluster/stages: they complete or
+//! fail after 8 s, a completed backup pod leaving a fabricated result line). These tests prove what the operator
+//! makes of the Jobs: phases, conditions, status and metrics. Real dumps and restores are proven by tests/backup
+//! (the runner against MariaDB and S3) and tests/node (a backup restored into a new instance on a real node).
 
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use kube::ResourceExt;
 use mysqlinstance_operator::api::{MySQLInstance, Phase};
 use serde_json::json;
 
 use crate::lifecycle::set_pod_unready;
-use crate::support::{TestEnv, metric_value, run_backup_job, wait_for};
+use crate::support::{TestEnv, run_backup_job, wait_for};
 
 fn condition(instance: &MySQLInstance, type_: &str) -> Option<(String, String)> {
     let c = instance.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)?;
@@ -17,7 +18,7 @@ fn condition(instance: &MySQLInstance, type_: &str) -> Option<(String, String)> 
 }
 
 #[tokio::test]
-async fn a_scheduled_backup_runs_through_backing_up_and_records_last_backup() {
+async fn a_cronjob_backup_job_shows_backing_up_and_its_reported_result_fills_last_backup() {
     let env = TestEnv::new("backup").await;
     env.create_instance(
         "db",
@@ -62,31 +63,31 @@ async fn a_scheduled_backup_runs_through_backing_up_and_records_last_backup() {
     assert_eq!(last.size_bytes, Some(1_048_576));
     assert!(last.sha256.as_ref().is_some_and(|h| h.len() == 64), "{:?}", last.sha256);
     assert_eq!(last.duration_seconds, Some(8.0));
-    assert!(last.completed_at.is_some() && last.started_at.is_some());
+    assert!(last.started_at.is_some(), "lastBackup.startedAt not set");
+    let completed_at = last.completed_at.expect("lastBackup.completedAt set");
     assert_eq!(
         condition(&done, "BackupSucceeded"),
         Some(("True".into(), "BackupCompleted".into()))
     );
-    let metrics = env.metrics().await;
-    assert!(
-        metric_value(
-            &metrics,
-            "mysqlinstance_backup_last_success_timestamp_seconds",
-            &[("mysqlinstance", "db")]
-        ) > 0.0
-    );
-    assert_eq!(
-        metric_value(
-            &metrics,
-            "mysqlinstance_backup_consecutive_failures",
-            &[("mysqlinstance", "db")]
-        ),
-        0.0
-    );
+    let completed_seconds = completed_at.0.as_millisecond() as f64 / 1000.0;
+    env.wait_metric(
+        "mysqlinstance_backup_last_success_timestamp_seconds",
+        &[("mysqlinstance", "db")],
+        &format!("status.lastBackup.completedAt ({completed_seconds})"),
+        |v| v == completed_seconds,
+    )
+    .await;
+    env.wait_metric(
+        "mysqlinstance_backup_consecutive_failures",
+        &[("mysqlinstance", "db")],
+        "== 0",
+        |v| v == 0.0,
+    )
+    .await;
 }
 
 #[tokio::test]
-async fn a_failed_backup_is_reported_and_degraded_wins_when_the_database_is_unhealthy() {
+async fn a_failed_backup_job_sets_backup_succeeded_false_and_degraded_wins_over_backing_up() {
     let env = TestEnv::new("backupfail").await;
     env.create_instance(
         "db",
@@ -129,7 +130,17 @@ async fn a_failed_backup_is_reported_and_degraded_wins_when_the_database_is_unhe
     // A backup running while the database is unhealthy: Degraded wins over BackingUp.
     set_pod_unready(&env, "db-0", true).await;
     run_backup_job(&env, "db", "db-backup-manual-2", true).await;
-    let degraded = env.wait_phase("db", Phase::Degraded, Duration::from_secs(30)).await;
+    // The Job's pod runs for 8 s: within that time the instance shows the backup running and is still Degraded.
+    let degraded = wait_for(
+        "phase Degraded while BackingUp=True",
+        Duration::from_secs(30),
+        || async {
+            let instance = api.get("db").await.ok()?;
+            let running = condition(&instance, "BackingUp")?.0 == "True";
+            (running && instance.status.as_ref()?.phase? == Phase::Degraded).then_some(instance)
+        },
+    )
+    .await;
     assert_eq!(
         condition(&degraded, "Degraded"),
         Some(("True".into(), "ReplicasNotReady".into()))
@@ -139,20 +150,20 @@ async fn a_failed_backup_is_reported_and_degraded_wins_when_the_database_is_unhe
         (instance.status?.consecutive_backup_failures == 2).then_some(())
     })
     .await;
-    let metrics = env.metrics().await;
-    assert_eq!(
-        metric_value(
-            &metrics,
-            "mysqlinstance_backup_consecutive_failures",
-            &[("mysqlinstance", "db")]
-        ),
-        2.0
-    );
-    let _ = degraded.name_any();
+    env.wait_metric(
+        "mysqlinstance_backup_consecutive_failures",
+        &[("mysqlinstance", "db")],
+        "== 2",
+        |v| v == 2.0,
+    )
+    .await;
 }
 
+/// Orchestration only: the restore Job's pod restores nothing here. The instance waits in Provisioning for the
+/// server, starts the restore Job with the right arguments, stays not Ready until the Job completes, then records
+/// restoredAt; restoreFrom cannot be added to an existing instance.
 #[tokio::test]
-async fn a_new_instance_restores_a_backup_before_it_is_ready() {
+async fn restore_from_holds_a_new_instance_in_provisioning_until_its_restore_job_completes() {
     let env = TestEnv::new("restore").await;
     env.create_instance(
         "db",

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
 use kube::Api;
 use kube::api::ListParams;
@@ -39,7 +40,7 @@ async fn root_password(secrets: &Api<Secret>) -> k8s_openapi::ByteString {
 }
 
 #[tokio::test]
-async fn retain_keeps_volumes_and_credentials_for_the_next_instance() {
+async fn retain_keeps_volumes_and_credentials_and_a_recreated_instance_reuses_them() {
     let env = TestEnv::new("retain").await;
     env.create_instance("db", spec("Retain")).await;
     env.wait_phase("db", Phase::Ready, READY_TIMEOUT).await;
@@ -85,39 +86,46 @@ async fn retain_keeps_volumes_and_credentials_for_the_next_instance() {
     );
 }
 
+/// What is left of the instance `db` in the namespace, by kind: its labelled children, and every PVC (the data
+/// volume comes from the StatefulSet's claim template, the backup volume from the operator).
+async fn children(env: &TestEnv) -> Vec<(&'static str, Vec<String>)> {
+    let pvcs = env
+        .api::<PersistentVolumeClaim>()
+        .list(&ListParams::default())
+        .await
+        .expect("list PVCs")
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    vec![
+        ("StatefulSet", names(&env.api::<StatefulSet>()).await),
+        ("Service", names(&env.api::<Service>()).await),
+        ("ConfigMap", names(&env.api::<ConfigMap>()).await),
+        ("Secret", names(&env.api::<Secret>()).await),
+        ("CronJob", names(&env.api::<CronJob>()).await),
+        ("PersistentVolumeClaim", pvcs),
+    ]
+}
+
 #[tokio::test]
-async fn delete_leaves_nothing_behind() {
+async fn delete_policy_removes_every_child_and_volume() {
     let env = TestEnv::new("delete").await;
     env.create_instance("db", spec("Delete")).await;
     env.wait_phase("db", Phase::Ready, READY_TIMEOUT).await;
-    assert!(
-        !names(&env.api::<PersistentVolumeClaim>()).await.is_empty()
-            || env
-                .api::<PersistentVolumeClaim>()
-                .get_opt("data-db-0")
-                .await
-                .expect("get")
-                .is_some()
-    );
+    // Every kind checked below exists first, so "gone" means deleted.
+    let present = children(&env).await;
+    for (kind, names) in &present {
+        assert!(!names.is_empty(), "no {kind} of db before the deletion: {present:?}");
+    }
 
     delete_and_wait(&env.api::<MySQLInstance>(), "db", Duration::from_secs(30)).await;
     wait_for("every child gone", Duration::from_secs(60), || async {
-        let leftovers = [
-            names(&env.api::<StatefulSet>()).await,
-            names(&env.api::<Service>()).await,
-            names(&env.api::<ConfigMap>()).await,
-            names(&env.api::<Secret>()).await,
-            env.api::<PersistentVolumeClaim>()
-                .list(&ListParams::default())
-                .await
-                .ok()?
-                .items
-                .into_iter()
-                .filter_map(|p| p.metadata.name)
-                .collect(),
-        ]
-        .concat();
-        leftovers.is_empty().then_some(())
+        children(&env)
+            .await
+            .iter()
+            .all(|(_, names)| names.is_empty())
+            .then_some(())
     })
     .await;
 }

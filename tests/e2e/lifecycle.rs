@@ -12,7 +12,7 @@ use kube::{Resource, ResourceExt};
 use mysqlinstance_operator::api::{MySQLInstance, Phase};
 use serde_json::json;
 
-use crate::support::{TestEnv, metric_value, wait_event, wait_for};
+use crate::support::{TestEnv, wait_event, wait_for};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -109,19 +109,15 @@ async fn create_goes_pending_provisioning_ready_with_owned_children() {
     assert_eq!(&row[..4], ["db", "Ready", "1/1", "8.4"], "{table}");
     env.kubectl(&["wait", "--for=condition=Ready", "myi/db", "--timeout=10s"]);
 
-    let metrics = env.metrics().await;
-    assert_eq!(
-        metric_value(&metrics, "mysqlinstance_instances", &[("phase", "Ready")]),
-        1.0,
-        "{metrics}"
-    );
-    assert!(
-        metric_value(
-            &metrics,
-            "mysqlinstance_phase_transitions_total",
-            &[("from", "Provisioning"), ("to", "Ready")]
-        ) >= 1.0
-    );
+    env.wait_metric("mysqlinstance_instances", &[("phase", "Ready")], "== 1", |v| v == 1.0)
+        .await;
+    env.wait_metric(
+        "mysqlinstance_phase_transitions_total",
+        &[("from", "Provisioning"), ("to", "Ready")],
+        ">= 1",
+        |v| v >= 1.0,
+    )
+    .await;
 }
 
 /// Sets or removes the kwok label that makes a fake pod not ready.
@@ -164,19 +160,17 @@ async fn an_unready_pod_degrades_the_instance_until_it_recovers() {
     assert_eq!(ready.status, "False");
 
     wait_event(&env, "db", "Warning", "ReplicasNotReady").await;
-    let metrics = env.metrics().await;
-    assert_eq!(
-        metric_value(&metrics, "mysqlinstance_instances", &[("phase", "Degraded")]),
-        1.0
-    );
-    assert_eq!(
-        metric_value(
-            &metrics,
-            "mysqlinstance_status_condition",
-            &[("mysqlinstance", "db"), ("type", "Degraded"), ("status", "True")]
-        ),
-        1.0
-    );
+    env.wait_metric("mysqlinstance_instances", &[("phase", "Degraded")], "== 1", |v| {
+        v == 1.0
+    })
+    .await;
+    env.wait_metric(
+        "mysqlinstance_status_condition",
+        &[("mysqlinstance", "db"), ("type", "Degraded"), ("status", "True")],
+        "== 1",
+        |v| v == 1.0,
+    )
+    .await;
 
     set_pod_unready(&env, "db-0", false).await;
     let recovered = env.wait_phase("db", Phase::Ready, Duration::from_secs(30)).await;
@@ -192,7 +186,7 @@ async fn an_unready_pod_degrades_the_instance_until_it_recovers() {
 }
 
 #[tokio::test]
-async fn paused_instances_are_left_alone_and_say_so() {
+async fn a_paused_instance_reports_paused_and_applies_spec_edits_only_after_resume() {
     let env = TestEnv::new("paused").await;
     env.create_instance("db", plain_spec()).await;
     env.wait_phase("db", Phase::Ready, READY_TIMEOUT).await;
@@ -201,7 +195,7 @@ async fn paused_instances_are_left_alone_and_say_so() {
     api.patch("db", &PatchParams::default(), &Patch::Merge(&pause))
         .await
         .expect("paused");
-    let paused = wait_for("Paused condition", Duration::from_secs(20), || async {
+    wait_for("Paused condition", Duration::from_secs(20), || async {
         let instance = api.get("db").await.ok()?;
         let status = instance.status?;
         status
@@ -211,7 +205,6 @@ async fn paused_instances_are_left_alone_and_say_so() {
             .then_some(())
     })
     .await;
-    let _: () = paused;
     let cnf = env
         .api::<ConfigMap>()
         .get("db-config")

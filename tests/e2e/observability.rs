@@ -14,7 +14,10 @@ use mysqlinstance_operator::api::{MySQLInstance, Phase};
 use serde_json::{Value, json};
 
 use crate::lifecycle::set_pod_unready;
-use crate::support::{POLL, TestEnv, delete_and_wait, free_port, metric_value, run_backup_job, wait_for};
+use crate::support::{
+    POLL, Sample, TestEnv, delete_and_wait, free_port, metric_value, parse_sample, run_backup_job, samples,
+    try_metric_value, wait_for,
+};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
@@ -56,7 +59,7 @@ fn parse_exposition(text: &str) -> BTreeMap<String, Family> {
         if line.starts_with('#') || line.trim().is_empty() {
             continue;
         }
-        let (name, labels) = parse_sample(line);
+        let Sample { name, labels, .. } = parse_sample(line);
         let family = families
             .keys()
             .filter(|f| {
@@ -71,37 +74,6 @@ fn parse_exposition(text: &str) -> BTreeMap<String, Family> {
         families.entry(family).or_default().samples.push((name, labels));
     }
     families
-}
-
-/// `name{a="x",b="y"} value` -> (name, labels), honouring `\"` and `\\` escapes in values.
-fn parse_sample(line: &str) -> (String, BTreeMap<String, String>) {
-    let name_end = line.find(['{', ' ']).unwrap_or(line.len());
-    let name = line[..name_end].to_owned();
-    let mut labels = BTreeMap::new();
-    if line[name_end..].starts_with('{') {
-        let mut chars = line[name_end + 1..].chars().peekable();
-        loop {
-            let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
-            let key = key.trim_start_matches(',').trim().to_owned();
-            if key.starts_with('}') || key.is_empty() {
-                break;
-            }
-            assert_eq!(chars.next(), Some('"'), "label value not quoted in: {line}");
-            let mut value = String::new();
-            while let Some(c) = chars.next() {
-                match c {
-                    '\\' => value.extend(chars.next()),
-                    '"' => break,
-                    c => value.push(c),
-                }
-            }
-            labels.insert(key, value);
-            if chars.peek() == Some(&'}') {
-                break;
-            }
-        }
-    }
-    (name, labels)
 }
 
 /// One row of the table in docs/metrics.md.
@@ -172,13 +144,19 @@ async fn served_metrics_match_docs_and_deleted_instances_leave_no_series() {
         "/metrics shows db's backup and broken's error",
         Duration::from_secs(30),
         || async {
-            let text = env.metrics().await;
-            let has_backup = text.contains("mysqlinstance_backup_last_duration_seconds{");
-            let has_error = metric_value(
+            let text = env.try_metrics().await?;
+            let has_backup = try_metric_value(
+                &text,
+                "mysqlinstance_backup_last_duration_seconds",
+                &[("mysqlinstance", "db")],
+            )
+            .is_some();
+            let has_error = try_metric_value(
                 &text,
                 "mysqlinstance_reconcile_errors_total",
                 &[("reason", "RootPasswordUnavailable")],
-            ) > 0.0;
+            )
+            .is_some_and(|errors| errors > 0.0);
             (has_backup && has_error).then_some(text)
         },
     )
@@ -239,12 +217,15 @@ async fn served_metrics_match_docs_and_deleted_instances_leave_no_series() {
     // Deleting an instance removes its per-instance series; the other instance's stay.
     delete_and_wait(&env.api::<MySQLInstance>(), "db", Duration::from_secs(60)).await;
     let after = wait_for("db's series gone from /metrics", Duration::from_secs(30), || async {
-        let text = env.metrics().await;
-        (!text.contains("mysqlinstance=\"db\"")).then_some(text)
+        let text = env.try_metrics().await?;
+        let has_db = samples(&text).any(|s| s.labels.get("mysqlinstance").is_some_and(|name| name == "db"));
+        (!has_db).then_some(text)
     })
     .await;
-    assert!(
-        metric_value(&after, "mysqlinstance_info", &[("mysqlinstance", "broken")]) == 1.0,
+    // A real scrape, not an empty one: the other instance's series are there.
+    assert_eq!(
+        metric_value(&after, "mysqlinstance_info", &[("mysqlinstance", "broken")]),
+        1.0,
         "the remaining instance keeps its series:\n{after}"
     );
     assert_eq!(
@@ -462,29 +443,43 @@ impl Prometheus {
             return Err(format!("HTTP {code}: {} {}", response["errorType"], response["error"]));
         }
         let data = &response["data"];
-        match data["resultType"].as_str() {
-            Some("vector" | "matrix") => Ok(data["result"].as_array().cloned().unwrap_or_default()),
-            _ => Ok(vec![data["result"].clone()]),
+        // A response without a result is an error, never an empty result.
+        match (data["resultType"].as_str(), &data["result"]) {
+            (Some("vector" | "matrix"), Value::Array(series)) => Ok(series.clone()),
+            (Some("scalar" | "string"), result) if !result.is_null() => Ok(vec![result.clone()]),
+            _ => Err(format!("HTTP {code}: no result in {body}")),
         }
     }
 
     /// Active alerts (pending or firing) from /api/v1/alerts.
     async fn alerts(&self) -> Vec<Value> {
-        let (_, body) = http_get(self.port, "/api/v1/alerts").await.expect("GET /api/v1/alerts");
+        let (code, body) = http_get(self.port, "/api/v1/alerts").await.expect("GET /api/v1/alerts");
         let response: Value = serde_json::from_str(&body).expect("alerts JSON");
-        response["data"]["alerts"].as_array().cloned().unwrap_or_default()
+        // An answer without the list must not read as "no alert".
+        response["data"]["alerts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| panic!("/api/v1/alerts (HTTP {code}) has no data.alerts: {body}"))
     }
 
     /// Number of alerting rules loaded.
     async fn alerting_rules(&self) -> usize {
-        let (_, body) = http_get(self.port, "/api/v1/rules?type=alert")
+        let (code, body) = http_get(self.port, "/api/v1/rules?type=alert")
             .await
             .expect("GET /api/v1/rules");
         let response: Value = serde_json::from_str(&body).expect("rules JSON");
-        response["data"]["groups"]
+        let groups = response["data"]["groups"]
             .as_array()
-            .map(|groups| groups.iter().map(|g| g["rules"].as_array().map_or(0, Vec::len)).sum())
-            .unwrap_or(0)
+            .unwrap_or_else(|| panic!("/api/v1/rules (HTTP {code}) has no data.groups: {body}"));
+        groups
+            .iter()
+            .map(|g| {
+                g["rules"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("rule group without rules: {g}"))
+                    .len()
+            })
+            .sum()
     }
 }
 
@@ -676,15 +671,17 @@ async fn prometheus_evaluates_every_dashboard_query_and_alert_and_degraded_fires
         let touches = touches;
         let (env, prometheus) = (&env, &prometheus);
         async move {
-            let result = prometheus.query(error_ratio).await.ok().unwrap_or_default();
-            let ratio = result
-                .first()
-                .and_then(|r| r["value"][1].as_str()?.parse::<f64>().ok())
-                .unwrap_or(0.0);
-            if ratio < 0.3 {
-                touch(env, "broken", touches).await;
+            // No result yet (no error scraped) is not a ratio of 0: it is "not there yet", and another touch.
+            let ratio = prometheus
+                .query(error_ratio)
+                .await
+                .ok()
+                .and_then(|result| result.first()?["value"][1].as_str()?.parse::<f64>().ok());
+            if ratio.is_some_and(|r| r >= 0.3) {
+                return Some(());
             }
-            (ratio >= 0.3).then_some(())
+            touch(env, "broken", touches).await;
+            None
         }
     })
     .await;

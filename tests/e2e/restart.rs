@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::support::{TestEnv, wait_for};
 
 #[tokio::test]
-async fn killed_mid_provisioning_converges_after_restart() {
+async fn an_operator_killed_mid_provisioning_converges_to_one_of_each_child_after_restart() {
     let mut env = TestEnv::new("restart").await;
     env.create_instance(
         "db",

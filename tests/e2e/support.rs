@@ -1,6 +1,7 @@
 //! Shared harness of the end-to-end tests: the local control plane's client, a fresh restricted namespace per
 //! test, the operator binary as a real process, polling waits, and a state dump when a test fails.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -233,9 +234,51 @@ impl TestEnv {
         .await
     }
 
-    /// The operator's reconcile count from its /metrics.
+    /// One scrape of the operator's /metrics; panics when the operator does not answer, so an empty scrape is
+    /// never mistaken for a metric that is absent.
     pub async fn metrics(&self) -> String {
-        http_get(self.metrics_port, "/metrics").await.unwrap_or_default()
+        self.try_metrics().await.unwrap_or_else(|| {
+            panic!(
+                "GET http://127.0.0.1:{}/metrics failed: the operator is not serving its metrics",
+                self.metrics_port
+            )
+        })
+    }
+
+    /// One scrape of the operator's /metrics, `None` while it does not answer (for polls across a restart).
+    pub async fn try_metrics(&self) -> Option<String> {
+        http_get(self.metrics_port, "/metrics").await
+    }
+
+    /// Waits until the value of `name{labels}` satisfies `holds` (described by `expected`, e.g. "== 1"). The
+    /// per-instance metrics are rebuilt from the operator's watch cache at each scrape, which may trail what a
+    /// test just read from the API by a moment. On timeout, panics with the last value seen, or says the series
+    /// was absent.
+    pub async fn wait_metric(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        expected: &str,
+        holds: impl Fn(f64) -> bool,
+    ) -> f64 {
+        let timeout = Duration::from_secs(15);
+        let deadline = Instant::now() + timeout;
+        loop {
+            let scrape = self.metrics().await;
+            let value = try_metric_value(&scrape, name, labels);
+            if let Some(value) = value.filter(|v| holds(*v)) {
+                return value;
+            }
+            if Instant::now() >= deadline {
+                let seen = value.map_or_else(|| "the series is absent".to_owned(), |v| format!("it is {v}"));
+                panic!(
+                    "after {timeout:?}, {} is not {expected}: {seen}\n{}",
+                    series_name(name, labels),
+                    samples_of(&scrape, name)
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     /// Runs kubectl against the test cluster in this namespace; returns stdout, panics on failure.
@@ -345,15 +388,136 @@ pub async fn http_get(port: u16, path: &str) -> Option<String> {
     head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
 }
 
-/// Sum of a metric's samples whose label set contains every `label="value"` pair given.
-pub fn metric_value(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+/// One sample line of the Prometheus text format.
+#[derive(Debug)]
+pub struct Sample {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// Parses `name{a="x",b="y"} value`, honouring the `\\`, `\"` and `\n` escapes of label values; panics on a
+/// malformed line.
+pub fn parse_sample(line: &str) -> Sample {
+    let name_end = line.find(['{', ' ']).unwrap_or(line.len());
+    let name = line[..name_end].to_owned();
+    let mut labels = BTreeMap::new();
+    let mut rest = &line[name_end..];
+    if let Some(inner) = rest.strip_prefix('{') {
+        let mut chars = inner.char_indices();
+        let end = loop {
+            let mut key = String::new();
+            let mut closed = None;
+            for (i, c) in chars.by_ref() {
+                match c {
+                    '=' => break,
+                    '}' => {
+                        closed = Some(i + 1);
+                        break;
+                    }
+                    ',' | ' ' => {}
+                    c => key.push(c),
+                }
+            }
+            if let Some(end) = closed {
+                break end;
+            }
+            assert!(
+                matches!(chars.next(), Some((_, '"'))),
+                "label {key:?} not followed by a quoted value in: {line}"
+            );
+            let mut value = String::new();
+            loop {
+                match chars.next() {
+                    Some((_, '\\')) => match chars.next() {
+                        Some((_, 'n')) => value.push('\n'),
+                        Some((_, c)) => value.push(c),
+                        None => panic!("escape at the end of: {line}"),
+                    },
+                    Some((_, '"')) => break,
+                    Some((_, c)) => value.push(c),
+                    None => panic!("unterminated label value in: {line}"),
+                }
+            }
+            labels.insert(key, value);
+        };
+        rest = &inner[end..];
+    }
+    let value = rest
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no numeric value in sample: {line}"));
+    Sample { name, labels, value }
+}
+
+/// Every sample of a text exposition (comments and blank lines skipped).
+pub fn samples(metrics: &str) -> impl Iterator<Item = Sample> + '_ {
     metrics
         .lines()
-        .filter(|line| !line.starts_with('#'))
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(parse_sample)
+}
+
+/// The samples named `name` whose labels include every `label="value"` pair given.
+fn matching<'a>(metrics: &'a str, name: &'a str, labels: &'a [(&str, &str)]) -> impl Iterator<Item = Sample> + 'a {
+    samples(metrics).filter(move |s| {
+        s.name == name
+            && labels
+                .iter()
+                .all(|(k, v)| s.labels.get(*k).is_some_and(|actual| actual == v))
+    })
+}
+
+/// `name{a="x",b="y"}`, for messages.
+fn series_name(name: &str, labels: &[(&str, &str)]) -> String {
+    let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    format!("{name}{{{}}}", labels.join(","))
+}
+
+/// The sample lines of `name` in a scrape, for messages.
+fn samples_of(metrics: &str, name: &str) -> String {
+    let lines: Vec<&str> = metrics
+        .lines()
         .filter(|line| line.split(['{', ' ']).next() == Some(name))
-        .filter(|line| labels.iter().all(|(k, v)| line.contains(&format!("{k}=\"{v}\""))))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        .collect();
+    if lines.is_empty() {
+        format!("/metrics has no sample named {name} at all")
+    } else {
+        format!("samples of {name} served:\n{}", lines.join("\n"))
+    }
+}
+
+/// Sum of the samples of `name` whose label set contains every `label="value"` pair given, or `None` when no
+/// sample matches. For polls where a series appears later; assertions use [`metric_value`].
+pub fn try_metric_value(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    matching(metrics, name, labels)
+        .map(|s| s.value)
+        .reduce(|sum, v| sum + v)
+}
+
+/// Sum of the samples of `name` whose label set contains every `label="value"` pair given. Panics, naming the
+/// metric and labels, when no sample matches: a missing series is not a zero. A test that means "absent" says so
+/// with [`assert_no_series`].
+pub fn metric_value(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    try_metric_value(metrics, name, labels).unwrap_or_else(|| {
+        panic!(
+            "no sample of {} on /metrics; {}",
+            series_name(name, labels),
+            samples_of(metrics, name)
+        )
+    })
+}
+
+/// Panics unless no sample of `name` matches `labels`: for what must never have been counted, such as a counter
+/// whose series appear with their first increment.
+pub fn assert_no_series(metrics: &str, name: &str, labels: &[(&str, &str)]) {
+    let found: Vec<Sample> = matching(metrics, name, labels).collect();
+    assert!(
+        found.is_empty(),
+        "expected no sample of {}, found: {found:?}",
+        series_name(name, labels)
+    );
 }
 
 /// Deletes `name` in the background and waits until it is gone.
@@ -401,4 +565,37 @@ pub async fn run_backup_job(env: &TestEnv, instance: &str, job: &str, fail: bool
         .create(&PostParams::default(), &job)
         .await
         .expect("backup Job created");
+}
+
+/// The metric helpers on a fixed exposition (no cluster needed): a zero is a zero, an absent series is an error.
+#[test]
+fn metric_helpers_tell_an_absent_series_from_a_zero() {
+    let scrape = "# TYPE m gauge\n\
+        m{mysqlinstance=\"db\",phase=\"Ready\"} 0\n\
+        m{mysqlinstance=\"db2\",phase=\"Ready\"} 2\n\
+        m{mysqlinstance=\"a \\\"quoted\\\" name\",phase=\"Degraded\"} 1.5\n\
+        other 7\n";
+    assert_eq!(metric_value(scrape, "m", &[("mysqlinstance", "db")]), 0.0);
+    assert_eq!(metric_value(scrape, "m", &[("phase", "Ready")]), 2.0);
+    assert_eq!(
+        metric_value(scrape, "m", &[("mysqlinstance", "a \"quoted\" name")]),
+        1.5
+    );
+    assert_eq!(metric_value(scrape, "other", &[]), 7.0);
+    // Labels match exactly, not as substrings of another value.
+    assert_eq!(try_metric_value(scrape, "m", &[("mysqlinstance", "d")]), None);
+    assert_eq!(try_metric_value(scrape, "m", &[("phase", "Pending")]), None);
+    assert_eq!(try_metric_value(scrape, "missing", &[]), None);
+    assert_no_series(scrape, "m", &[("phase", "Pending")]);
+    assert_no_series(scrape, "missing", &[]);
+
+    let absent = std::panic::catch_unwind(|| metric_value(scrape, "m", &[("phase", "Pending")]));
+    let message = absent.expect_err("an absent series must not read as a value");
+    let message = message.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("m{phase=\"Pending\"}") && message.contains("samples of m served"),
+        "the panic names the series and shows what is served: {message}"
+    );
+    let present = std::panic::catch_unwind(|| assert_no_series(scrape, "m", &[("mysqlinstance", "db")]));
+    assert!(present.is_err(), "a zero-valued series is a series");
 }

@@ -25,7 +25,7 @@ fn with(base: &Value, pointer: &str, value: Value) -> Value {
 }
 
 #[tokio::test]
-async fn invalid_specs_are_refused_with_actionable_messages() {
+async fn invalid_specs_and_forbidden_edits_are_refused_by_the_apiserver_with_their_messages() {
     let env = TestEnv::new("invalid").await;
     let api = env.api::<MySQLInstance>();
     let valid = json!({
@@ -237,10 +237,11 @@ async fn invalid_specs_are_refused_with_actionable_messages() {
     assert!(error.to_string().contains("engine is immutable"), "{error}");
 }
 
-/// The operator's ServiceAccount can do its job (every other e2e test runs the operator with it) and no more:
-/// in particular it can never list or watch Secrets, which would expose every Secret in the cluster.
+/// The operator's ServiceAccount can do its job (every other e2e test runs the operator with it) and is denied the
+/// listed verbs it must never have: in particular it can never list or watch Secrets, which would expose every
+/// Secret in the cluster, nor delete data volumes or create Roles.
 #[tokio::test]
-async fn the_operator_service_account_has_least_privilege() {
+async fn the_operator_service_account_cannot_list_secrets_delete_data_or_grant_roles() {
     let env = TestEnv::new("rbac").await;
     let sa = "--as=system:serviceaccount:mysqlinstance-system:mysqlinstance-operator";
     let can = |verb: &str, resource: &str| {
