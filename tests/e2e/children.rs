@@ -182,4 +182,7 @@ async fn an_unchanged_instance_and_its_children_are_not_rewritten_across_operato
     );
     // Error series appear with the first error: none may exist.
     assert_no_series(&metrics, "mysqlinstance_reconcile_errors_total", &[]);
+    // An apply that changes nothing keeps the resourceVersion, so the versions alone cannot see it: the
+    // operator's own count of writes must have no series at all since its last start.
+    assert_no_series(&metrics, "mysqlinstance_api_writes_total", &[]);
 }

@@ -39,6 +39,8 @@ CONTRACT = {
     "mysqlinstance_reconcile_duration_seconds": ("histogram", ["result"]),
     "mysqlinstance_reconcile_errors_total": ("counter", ["reason"]),
     "mysqlinstance_phase_transitions_total": ("counter", ["from", "to"]),
+    "mysqlinstance_api_writes_total": ("counter", ["kind", "operation"]),
+    "mysqlinstance_watch_errors_total": ("counter", []),
     "mysqlinstance_status_condition": ("gauge", ["namespace", "mysqlinstance", "type", "status"]),
     "mysqlinstance_info": ("gauge", ["namespace", "mysqlinstance", "version", "phase"]),
     "mysqlinstance_backup_last_success_timestamp_seconds": ("gauge", ["namespace", "mysqlinstance"]),
