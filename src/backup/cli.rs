@@ -210,24 +210,11 @@ pub fn restore(args: RestoreArgs) -> ExitCode {
     let result = with_runtime(|shutdown| async move {
         match args.config() {
             Ok(config) => restore::run(&config, shutdown).await,
-            Err(error) => {
-                let now = chrono::Utc::now();
-                report::RestoreResult {
-                    status: Status::Failure,
-                    source: None,
-                    target: format!("{}:{}", args.server.host, args.server.port),
-                    databases: Vec::new(),
-                    tables: None,
-                    rows: None,
-                    size_bytes: None,
-                    raw_bytes: None,
-                    started_at: now,
-                    completed_at: now,
-                    duration_seconds: 0.0,
-                    reason: Some(error.reason().to_owned()),
-                    error: Some(error.to_string()),
-                }
-            }
+            Err(error) => report::RestoreResult::failed_at_start(
+                format!("{}:{}", args.server.host, args.server.port),
+                error.reason(),
+                error.to_string(),
+            ),
         }
     });
     finish(
@@ -274,22 +261,7 @@ impl From<StartupFailure> for report::BackupResult {
 
 impl From<StartupFailure> for report::RestoreResult {
     fn from(failure: StartupFailure) -> Self {
-        let now = chrono::Utc::now();
-        report::RestoreResult {
-            status: Status::Failure,
-            source: None,
-            target: String::new(),
-            databases: Vec::new(),
-            tables: None,
-            rows: None,
-            size_bytes: None,
-            raw_bytes: None,
-            started_at: now,
-            completed_at: now,
-            duration_seconds: 0.0,
-            reason: Some("InternalError".to_owned()),
-            error: Some(failure.0),
-        }
+        report::RestoreResult::failed_at_start(String::new(), "InternalError", failure.0)
     }
 }
 

@@ -4,6 +4,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use object_store::ObjectStoreScheme;
+use url::Url;
+
 use super::error::{BackupError, Result};
 use super::naming::DUMP_SUFFIX;
 
@@ -17,42 +20,35 @@ pub enum Location {
 }
 
 impl Location {
-    /// Parses `file:///absolute/dir` or `s3://bucket[/prefix]`.
+    /// Parses `file:///absolute/dir` or `s3://bucket[/prefix]`, with the URL and scheme parsing of the object
+    /// store. A URL that parsing would change (a `..` segment, an empty segment) is refused rather than
+    /// silently written somewhere else.
     pub fn parse(text: &str) -> Result<Self> {
-        if let Some(path) = text.strip_prefix("file://") {
-            if !path.starts_with('/') {
-                return Err(BackupError::invalid(
-                    "location",
-                    format!("'{text}' needs an absolute path, such as file:///backups"),
-                ));
-            }
-            let trimmed = path.trim_end_matches('/');
-            let dir = if trimmed.is_empty() { "/" } else { trimmed };
-            return Ok(Location::File {
-                dir: PathBuf::from(dir),
-            });
+        let invalid = |why: &str| BackupError::invalid("location", format!("'{text}' {why}"));
+        let url = Url::parse(text).map_err(|e| invalid(&format!("is not a URL ({e})")))?;
+        let host = url.host_str().filter(|host| !host.is_empty());
+        match (url.scheme(), host) {
+            ("file", Some(_)) => return Err(invalid("needs an absolute path, such as file:///backups")),
+            ("s3", None) => return Err(invalid("names no bucket")),
+            ("file" | "s3", _) => {}
+            _ => return Err(invalid("must start with file:// (a directory) or s3:// (a bucket)")),
         }
-        if let Some(rest) = text.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(BackupError::invalid("location", format!("'{text}' names no bucket")));
-            }
-            let prefix = prefix.trim_matches('/');
-            if prefix.split('/').any(|part| part == "." || part == "..") || prefix.contains("//") {
-                return Err(BackupError::invalid(
-                    "location",
-                    format!("'{text}' has an invalid key prefix"),
-                ));
-            }
-            return Ok(Location::S3 {
+        let (scheme, path) =
+            ObjectStoreScheme::parse(&url).map_err(|e| invalid(&format!("has an invalid path ({e})")))?;
+        let location = match (scheme, host) {
+            (ObjectStoreScheme::AmazonS3, Some(bucket)) => Location::S3 {
                 bucket: bucket.to_owned(),
-                prefix: prefix.to_owned(),
-            });
+                prefix: path.to_string(),
+            },
+            _ => Location::File {
+                dir: PathBuf::from(format!("/{path}")),
+            },
+        };
+        let normal = location.to_string();
+        if normal != text.trim_end_matches('/') && normal != text {
+            return Err(invalid(&format!("is not in normal form; did you mean {normal}?")));
         }
-        Err(BackupError::invalid(
-            "location",
-            format!("'{text}' must start with file:// (a directory) or s3:// (a bucket)"),
-        ))
+        Ok(location)
     }
 
     /// The URL of a file in this location.
@@ -130,6 +126,9 @@ mod tests {
             "s3:///x",
             "http://x",
             "s3://b/../x",
+            "s3://b/x//y",
+            "s3a://b/x",
+            "https://s3.amazonaws.com/b",
             "",
         ] {
             assert!(Location::parse(bad).is_err(), "{bad:?}");

@@ -4,8 +4,8 @@
 //! counts only if mysqldump exited 0, wrote its completion trailer and the upload completed, and a manifest
 //! next to it records what it holds. A restore verifies the checksum before it writes anything.
 //!
-//! Layout: [`cli`] (arguments, entry points), [`runner`] (backup), [`restore`], [`pipeline`] (compression
-//! and hashing threads), [`repository`] (directory and S3 storage), [`retention`] (pure: what to delete),
+//! Layout: [`cli`] (arguments, entry points), [`runner`] (backup), [`restore`], [`stream`] (the tool, pipe and pump
+//! both share), [`pipeline`] (compression and hashing threads), [`repository`] (directory and S3 storage), [`retention`] (pure: what to delete),
 //! [`naming`], [`location`], [`client`] (the MySQL client tools), [`report`] (result line and manifest).
 
 pub mod cli;
@@ -20,6 +20,7 @@ pub mod restore;
 pub mod retention;
 pub mod runner;
 pub mod signal;
+mod stream;
 
 pub use error::BackupError;
 pub use report::{BackupResult, Manifest, RestoreResult, Status};

@@ -2,7 +2,9 @@
 //! and the hidden `.<file>.partial` names files have while they are being written. The name alone tells
 //! which instance a file belongs to and when it was taken, which is what retention and `latest` go by.
 
-use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use jiff::Timestamp;
+use jiff::civil::DateTime;
+use jiff::tz::TimeZone;
 
 /// Suffix of a compressed dump.
 pub const DUMP_SUFFIX: &str = ".sql.zst";
@@ -17,23 +19,24 @@ const TIMESTAMP_LEN: usize = "YYYYMMDDTHHMMSSZ".len();
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BackupName {
     /// When the backup started, to the second (first so the derived order is by time).
-    pub taken_at: DateTime<Utc>,
+    pub taken_at: Timestamp,
     /// The instance the backup belongs to.
     pub instance: String,
 }
 
 impl BackupName {
     /// The backup of `instance` started at `at` (truncated to the second, as in the file name).
-    pub fn new(instance: &str, at: DateTime<Utc>) -> Self {
+    pub fn new(instance: &str, at: Timestamp) -> Self {
         BackupName {
             instance: instance.to_owned(),
-            taken_at: at.trunc_subsecs(0),
+            // Whole seconds of a valid timestamp are always a valid timestamp.
+            taken_at: Timestamp::from_second(at.as_second()).unwrap_or(at),
         }
     }
 
     /// `NAME-YYYYMMDDTHHMMSSZ`.
     pub fn stem(&self) -> String {
-        format!("{}-{}", self.instance, self.taken_at.format(TIMESTAMP_FORMAT))
+        format!("{}-{}", self.instance, self.taken_at.strftime(TIMESTAMP_FORMAT))
     }
 
     /// `NAME-YYYYMMDDTHHMMSSZ.sql.zst`.
@@ -52,9 +55,11 @@ impl BackupName {
         if validate_instance(instance).is_err() || timestamp.len() != TIMESTAMP_LEN {
             return None;
         }
-        let taken_at = NaiveDateTime::parse_from_str(timestamp, TIMESTAMP_FORMAT)
+        let taken_at = DateTime::strptime(TIMESTAMP_FORMAT, timestamp)
             .ok()?
-            .and_utc();
+            .to_zoned(TimeZone::UTC)
+            .ok()?
+            .timestamp();
         Some(BackupName {
             instance: instance.to_owned(),
             taken_at,
@@ -123,10 +128,12 @@ pub fn validate_instance(instance: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
 
-    fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, mo, d, h, mi, s).single().expect("valid time")
+    fn at(y: i16, mo: i8, d: i8, h: i8, mi: i8, s: i8) -> Timestamp {
+        jiff::civil::datetime(y, mo, d, h, mi, s, 0)
+            .to_zoned(TimeZone::UTC)
+            .expect("valid time")
+            .timestamp()
     }
 
     #[test]
@@ -164,7 +171,7 @@ mod tests {
 
     #[test]
     fn sub_seconds_are_dropped() {
-        let precise = at(2024, 1, 1, 0, 0, 0) + chrono::Duration::milliseconds(999);
+        let precise = at(2024, 1, 1, 0, 0, 0) + jiff::SignedDuration::from_millis(999);
         assert_eq!(BackupName::new("a", precise).taken_at, at(2024, 1, 1, 0, 0, 0));
     }
 

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// Version of the manifest format; a restore refuses manifests from a newer format.
@@ -44,9 +44,9 @@ pub struct BackupResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     #[serde(with = "rfc3339")]
-    pub started_at: DateTime<Utc>,
+    pub started_at: Timestamp,
     #[serde(with = "rfc3339")]
-    pub completed_at: DateTime<Utc>,
+    pub completed_at: Timestamp,
     pub duration_seconds: f64,
     /// Old backups deleted by retention after this one succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -65,7 +65,7 @@ pub struct BackupResult {
 impl BackupResult {
     /// A failure before any work started: nothing was read, written or timed.
     pub fn failed_at_start(instance: Option<String>, reason: &str, error: String) -> Self {
-        let now = Utc::now();
+        let now = Timestamp::now();
         Self {
             status: Status::Failure,
             instance,
@@ -111,14 +111,36 @@ pub struct RestoreResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw_bytes: Option<u64>,
     #[serde(with = "rfc3339")]
-    pub started_at: DateTime<Utc>,
+    pub started_at: Timestamp,
     #[serde(with = "rfc3339")]
-    pub completed_at: DateTime<Utc>,
+    pub completed_at: Timestamp,
     pub duration_seconds: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl RestoreResult {
+    /// A failure before any work started: nothing was read, written or timed.
+    pub fn failed_at_start(target: String, reason: &str, error: String) -> Self {
+        let now = Timestamp::now();
+        Self {
+            status: Status::Failure,
+            source: None,
+            target,
+            databases: Vec::new(),
+            tables: None,
+            rows: None,
+            size_bytes: None,
+            raw_bytes: None,
+            started_at: now,
+            completed_at: now,
+            duration_seconds: 0.0,
+            reason: Some(reason.to_owned()),
+            error: Some(error),
+        }
+    }
 }
 
 /// Written next to each dump as `NAME-….manifest.json`; its presence marks the dump as complete.
@@ -130,9 +152,9 @@ pub struct Manifest {
     /// File name of the dump this manifest describes.
     pub dump_file: String,
     #[serde(with = "rfc3339")]
-    pub started_at: DateTime<Utc>,
+    pub started_at: Timestamp,
     #[serde(with = "rfc3339")]
-    pub completed_at: DateTime<Utc>,
+    pub completed_at: Timestamp,
     /// `SELECT VERSION()` of the server dumped.
     pub server_version: String,
     /// Databases in the dump.
@@ -189,8 +211,8 @@ pub fn peak_rss_bytes() -> Option<u64> {
 }
 
 /// Duration between two instants, in seconds with millisecond precision.
-pub fn seconds_between(start: DateTime<Utc>, end: DateTime<Utc>) -> f64 {
-    ((end - start).num_milliseconds() as f64 / 1000.0).max(0.0)
+pub fn seconds_between(start: Timestamp, end: Timestamp) -> f64 {
+    (end.duration_since(start).as_millis() as f64 / 1000.0).max(0.0)
 }
 
 mod rfc3339 {
@@ -199,26 +221,23 @@ mod rfc3339 {
     use super::*;
     use serde::{Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(time: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&time.to_rfc3339_opts(SecondsFormat::Secs, true))
+    pub fn serialize<S: Serializer>(time: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&time.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Timestamp, D::Error> {
         let text = String::deserialize(deserializer)?;
-        DateTime::parse_from_rfc3339(&text)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(serde::de::Error::custom)
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
 
     #[test]
     fn the_result_line_has_the_documented_shape() {
-        let started = Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).single().expect("valid");
+        let started: Timestamp = "2024-01-02T03:04:05Z".parse().expect("valid");
         let result = BackupResult {
             status: Status::Success,
             instance: Some("db".into()),
@@ -228,7 +247,7 @@ mod tests {
             raw_bytes: Some(100),
             sha256: Some("ab".into()),
             started_at: started,
-            completed_at: started + chrono::Duration::seconds(2),
+            completed_at: started + jiff::SignedDuration::from_secs(2),
             duration_seconds: 2.0,
             pruned: Some(1),
             warning: None,

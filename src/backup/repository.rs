@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::client::{HttpError, HttpErrorKind};
 use object_store::path::Path as ObjectPath;
 use object_store::{
     BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
@@ -328,54 +329,79 @@ impl ErrorContext {
         }
     }
 
-    /// Sorts an S3 error into unreachable / credentials / other by its variant and the text of its causes
-    /// (object_store wraps the HTTP client's and the server's errors as sources).
+    /// Sorts an S3 error into unreachable / credentials / other by the object store's own types: its error
+    /// variant, the kind of the HTTP transport error in its chain, and the S3 error code of the response
+    /// (object_store reports a refused list request as a generic error around the server's reply).
     fn s3_error(&self, error: object_store::Error) -> BackupError {
-        let chain = error_chain(&error);
-        let detail = compact_s3_detail(&chain);
+        let detail = compact_s3_detail(&error_chain(&error));
         let location = self.location.clone();
-        let credentials_rejected = matches!(
-            error,
-            object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
-        ) || [
-            "InvalidAccessKeyId",
-            "SignatureDoesNotMatch",
-            "AccessDenied",
-            "403 Forbidden",
-        ]
-        .iter()
-        .any(|marker| detail.contains(marker));
-        if credentials_rejected {
-            return BackupError::S3AccessDenied { location, detail };
-        }
-        let unreachable = [
-            "error sending request",
-            "Connection refused",
-            "dns error",
-            "timed out",
-            "connect error",
-        ]
-        .iter()
-        .any(|marker| detail.contains(marker));
-        if unreachable {
-            return BackupError::S3Unreachable {
+        match S3Failure::of(&error) {
+            S3Failure::CredentialsRejected => BackupError::S3AccessDenied { location, detail },
+            S3Failure::Unreachable => BackupError::S3Unreachable {
                 endpoint: self.endpoint.clone(),
                 detail,
-            };
+            },
+            S3Failure::Other => BackupError::S3 { location, detail },
         }
-        BackupError::S3 { location, detail }
     }
+}
+
+/// S3 error codes that mean the credentials or their permissions were refused
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html>).
+const CREDENTIAL_ERROR_CODES: [&str; 4] = [
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+];
+
+/// What an S3 failure means for the user.
+#[derive(Debug, PartialEq, Eq)]
+enum S3Failure {
+    CredentialsRejected,
+    Unreachable,
+    Other,
+}
+
+impl S3Failure {
+    fn of(error: &object_store::Error) -> Self {
+        if matches!(
+            error,
+            object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
+        ) {
+            return S3Failure::CredentialsRejected;
+        }
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(current) = cause {
+            if let Some(http) = current.downcast_ref::<HttpError>() {
+                return match http.kind() {
+                    HttpErrorKind::Connect | HttpErrorKind::Timeout | HttpErrorKind::Request => S3Failure::Unreachable,
+                    _ => S3Failure::Other,
+                };
+            }
+            cause = current.source();
+        }
+        let chain = error_chain(error);
+        if xml_tag(&chain, "Code").is_some_and(|code| CREDENTIAL_ERROR_CODES.contains(&code.as_str())) {
+            S3Failure::CredentialsRejected
+        } else {
+            S3Failure::Other
+        }
+    }
+}
+
+/// The text of the first `<name>` element of an S3 error response.
+fn xml_tag(text: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let start = text.find(&open)? + open.len();
+    let end = text[start..].find(&format!("</{name}>"))? + start;
+    Some(text[start..end].to_owned())
 }
 
 /// The useful part of an S3 error chain: the HTTP status with the server's error code and message, or the
 /// transport error (and how often it was retried), without the request URL and the XML around them.
 fn compact_s3_detail(chain: &str) -> String {
-    let tag = |name: &str| {
-        let open = format!("<{name}>");
-        let start = chain.find(&open)? + open.len();
-        let end = chain[start..].find(&format!("</{name}>"))? + start;
-        Some(chain[start..end].to_owned())
-    };
+    let tag = |name: &str| xml_tag(chain, name);
     if let Some(code) = tag("Code") {
         let status = chain
             .split_once("status code: ")

@@ -2,12 +2,9 @@
 //! read its manifest, check the target server, verify the file's SHA-256 against the manifest *before*
 //! writing anything, then stream it through zstd into the `mysql` client and count what arrived.
 
-use std::os::fd::OwnedFd;
-use std::process::Stdio;
-
 use bytes::Bytes;
-use chrono::Utc;
 use futures::StreamExt;
+use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
 use tokio::sync::mpsc;
@@ -21,6 +18,7 @@ use super::report::{self, MANIFEST_FORMAT, Manifest, RestoreResult, Status};
 use super::repository::{Repository, S3Options};
 use super::retention;
 use super::signal::Shutdown;
+use super::stream::{self, Finished, Tool, ToolPipe};
 
 /// Compressed chunks queued between the download and the decompressor.
 const QUEUED_CHUNKS: usize = 4;
@@ -73,7 +71,7 @@ pub struct RestoreConfig {
 
 /// Restores one backup and reports how it went.
 pub async fn run(config: &RestoreConfig, shutdown: Shutdown) -> RestoreResult {
-    let started_at = Utc::now();
+    let started_at = Timestamp::now();
     let mut result = RestoreResult {
         status: Status::Success,
         source: None,
@@ -90,7 +88,7 @@ pub async fn run(config: &RestoreConfig, shutdown: Shutdown) -> RestoreResult {
         error: None,
     };
     let outcome = restore(config, shutdown, &mut result).await;
-    result.completed_at = Utc::now();
+    result.completed_at = Timestamp::now();
     result.duration_seconds = report::seconds_between(started_at, result.completed_at);
     if let Err(error) = outcome {
         result.status = Status::Failure;
@@ -274,81 +272,22 @@ async fn verify(repository: &Repository, file: &str, manifest: &Manifest) -> Res
 }
 
 /// Second read: stream the file through zstd into `mysql`.
-async fn apply(
-    config: &RestoreConfig,
-    repository: &Repository,
-    file: &str,
-    mut shutdown: Shutdown,
-) -> Result<StreamStats> {
-    let mut child = Command::new(&config.mysql)
+async fn apply(config: &RestoreConfig, repository: &Repository, file: &str, shutdown: Shutdown) -> Result<StreamStats> {
+    let mut command = Command::new(&config.mysql);
+    command
         .args(config.connection.args())
         // --binary-mode: the dump is applied byte for byte (no interpretation of `\` sequences outside
         // strings); utf8mb4 so text and emoji arrive as they left.
-        .args(["--batch", "--binary-mode", "--default-character-set=utf8mb4"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| BackupError::ToolMissing {
-            program: config.mysql.clone(),
-            source,
-        })?;
-    let stdin: OwnedFd = child
-        .stdin
-        .take()
-        .ok_or_else(|| BackupError::Internal("mysql stdin".to_owned()))?
-        .into_owned_fd()
-        .map_err(|e| BackupError::io("writing to mysql", e))?;
-    let stderr = child
-        .stderr
-        .take()
-        .ok_or_else(|| BackupError::Internal("mysql stderr".to_owned()))?;
-    let stderr_tail = tokio::spawn(client::read_tail(stderr));
-
+        .args(["--batch", "--binary-mode", "--default-character-set=utf8mb4"]);
+    let (tool, stdin) = Tool::spawn(command, &config.mysql, ToolPipe::Stdin)?;
     let (tx, rx) = mpsc::channel::<Bytes>(QUEUED_CHUNKS);
     let decompressor = tokio::task::spawn_blocking(move || pipeline::decompress(rx, std::fs::File::from(stdin)));
-    let mut stream = repository.open_read(file).await?;
-    let mut failure = None;
-    loop {
-        tokio::select! {
-            biased;
-            why = shutdown.signalled() => {
-                failure = Some(BackupError::Interrupted(why));
-                break;
-            }
-            item = stream.next() => match item {
-                Some(Ok(chunk)) => {
-                    // A closed queue means the decompressor stopped (mysql exited or the data is bad);
-                    // its result says which.
-                    if tx.send(chunk).await.is_err() {
-                        break;
-                    }
-                }
-                Some(Err(error)) => {
-                    failure = Some(error);
-                    break;
-                }
-                None => break,
-            },
-        }
-    }
-    drop(tx);
-    if failure.is_some() {
-        // mysql must not apply a truncated stream as if it were complete.
-        let _ = child.start_kill();
-    }
-    let decompressed = decompressor
-        .await
-        .map_err(|e| BackupError::Internal(format!("decompressor thread: {e}")))?;
-    let status = child
-        .wait()
-        .await
-        .map_err(|e| BackupError::io("waiting for mysql", e))?;
-    let stderr = stderr_tail.await.unwrap_or_default();
-    if let Some(error) = failure {
-        return Err(error);
-    }
+    let source = repository.open_read(file).await?;
+    let Finished {
+        status,
+        stderr,
+        pipeline: decompressed,
+    } = stream::pump(tool, decompressor, source, tx, shutdown).await?;
     if !status.success() {
         return Err(
             match client::classify_failure(&config.mysql, &config.connection, &stderr, status) {

@@ -5,13 +5,13 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Duration, Utc};
+use jiff::{SignedDuration, Timestamp};
 
 use super::naming::{BackupName, FileKind, classify};
 
 /// Partial files younger than this may belong to a backup that is still running; older ones are leftovers
 /// of a run that was killed (the backup Job's deadline is 6 hours).
-pub const STALE_PARTIAL_AGE: Duration = Duration::hours(24);
+pub const STALE_PARTIAL_AGE: SignedDuration = SignedDuration::from_hours(24);
 
 /// What to keep. A backup is kept if any rule keeps it; with no rule, every backup is kept.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -19,7 +19,7 @@ pub struct Policy {
     /// Keep the newest N complete backups.
     pub keep_last: Option<u32>,
     /// Keep complete backups younger than this.
-    pub max_age: Option<Duration>,
+    pub max_age: Option<SignedDuration>,
 }
 
 /// The complete backups and partial files of one instance, read from a listing.
@@ -67,7 +67,7 @@ pub enum Deletion {
 }
 
 /// Which files to delete after `just_written` was written successfully at `now`.
-pub fn plan(inventory: &Inventory, policy: &Policy, now: DateTime<Utc>, just_written: &BackupName) -> Vec<Deletion> {
+pub fn plan(inventory: &Inventory, policy: &Policy, now: Timestamp, just_written: &BackupName) -> Vec<Deletion> {
     let mut deletions = Vec::new();
     if policy.keep_last.is_some() || policy.max_age.is_some() {
         // The listing may not show the new backup yet (eventually consistent stores); it counts all the same.
@@ -78,7 +78,9 @@ pub fn plan(inventory: &Inventory, policy: &Policy, now: DateTime<Utc>, just_wri
         newest_first.sort_by(|a, b| b.cmp(a));
         let keep_last = policy.keep_last.map_or(0, |n| n as usize);
         for (index, backup) in newest_first.into_iter().enumerate() {
-            let young = policy.max_age.is_some_and(|max_age| now - backup.taken_at < max_age);
+            let young = policy
+                .max_age
+                .is_some_and(|max_age| now.duration_since(backup.taken_at) < max_age);
             if backup != just_written && index >= keep_last && !young {
                 deletions.push(Deletion::Backup(backup.clone()));
             }
@@ -87,38 +89,36 @@ pub fn plan(inventory: &Inventory, policy: &Policy, now: DateTime<Utc>, just_wri
     let stale: BTreeSet<&String> = inventory
         .partial
         .iter()
-        .filter(|(_, name)| name != just_written && now - name.taken_at >= STALE_PARTIAL_AGE)
+        .filter(|(_, name)| name != just_written && now.duration_since(name.taken_at) >= STALE_PARTIAL_AGE)
         .map(|(file, _)| file)
         .collect();
     deletions.extend(stale.into_iter().map(|file| Deletion::StalePartial(file.clone())));
     deletions
 }
 
-/// Parses a maximum age such as `7d`, `36h` or `90m` (the CRD's `retention.maxAge`).
-pub fn parse_max_age(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("'{text}' is not a duration such as 7d, 36h or 90m");
-    let unit = text.chars().last().ok_or_else(invalid)?;
-    let number: i64 = text[..text.len() - unit.len_utf8()].parse().map_err(|_| invalid())?;
-    if number <= 0 {
-        return Err(invalid());
+/// Parses a maximum age such as `7d`, `36h` or `90m` (the CRD's `retention.maxAge`; any positive
+/// [humantime](https://docs.rs/humantime) duration is accepted here).
+pub fn parse_max_age(text: &str) -> Result<SignedDuration, String> {
+    let invalid = |why: String| format!("'{text}' is not a duration such as 7d, 36h or 90m: {why}");
+    let duration = humantime::parse_duration(text).map_err(|e| invalid(e.to_string()))?;
+    if duration.is_zero() {
+        return Err(invalid("it must be longer than zero".to_owned()));
     }
-    let duration = match unit {
-        'm' => Duration::try_minutes(number),
-        'h' => Duration::try_hours(number),
-        'd' => Duration::try_days(number),
-        _ => None,
-    };
-    duration.ok_or_else(invalid)
+    SignedDuration::try_from(duration).map_err(|e| invalid(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use jiff::tz::TimeZone;
     use proptest::prelude::*;
 
-    fn day(d: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2024, 1, d, 12, 0, 0).single().expect("valid time")
+    fn day(d: u32) -> Timestamp {
+        let d = i8::try_from(d).expect("a day of the month");
+        jiff::civil::datetime(2024, 1, d, 12, 0, 0, 0)
+            .to_zoned(TimeZone::UTC)
+            .expect("valid time")
+            .timestamp()
     }
 
     fn files_of(name: &BackupName) -> [String; 2] {
@@ -130,11 +130,10 @@ mod tests {
     }
 
     fn deleted_backups(deletions: &[Deletion]) -> Vec<u32> {
-        use chrono::Datelike;
         deletions
             .iter()
             .filter_map(|d| match d {
-                Deletion::Backup(name) => Some(name.taken_at.day()),
+                Deletion::Backup(name) => Some(name.taken_at.to_zoned(TimeZone::UTC).day().unsigned_abs().into()),
                 Deletion::StalePartial(_) => None,
             })
             .collect()
@@ -162,7 +161,7 @@ mod tests {
         let inv = inventory(&listing(&all), "db");
         let policy = Policy {
             keep_last: None,
-            max_age: Some(Duration::days(2)),
+            max_age: Some(SignedDuration::from_hours(2 * 24)),
         };
         // Day 3 is exactly 2 days old: not younger than maxAge, so it goes.
         assert_eq!(deleted_backups(&plan(&inv, &policy, day(5), &all[4])), vec![3, 2, 1]);
@@ -175,7 +174,7 @@ mod tests {
         // keepLast 3 keeps 10, 3, 2; maxAge keeps nothing older than day 9; only day 1 goes.
         let policy = Policy {
             keep_last: Some(3),
-            max_age: Some(Duration::days(1)),
+            max_age: Some(SignedDuration::from_hours(24)),
         };
         assert_eq!(deleted_backups(&plan(&inv, &policy, day(10), &all[3])), vec![1]);
     }
@@ -193,7 +192,7 @@ mod tests {
         let inv = inventory(&listing(&all), "db");
         let policy = Policy {
             keep_last: Some(1),
-            max_age: Some(Duration::minutes(1)),
+            max_age: Some(SignedDuration::from_mins(1)),
         };
         // `just_written` is day 1 (a clock that jumped back): it stays; day 3 is the newest, day 2 goes.
         assert_eq!(deleted_backups(&plan(&inv, &policy, day(28), &all[0])), vec![2]);
@@ -242,7 +241,7 @@ mod tests {
     fn stale_partial_files_of_this_instance_are_cleaned_up() {
         let now = day(10);
         let old = BackupName::new("db", day(8));
-        let fresh = BackupName::new("db", now - Duration::hours(2));
+        let fresh = BackupName::new("db", now - SignedDuration::from_hours(2));
         let other = BackupName::new("db-2", day(1));
         let files = vec![
             format!(".{}.partial", old.dump_file()),
@@ -264,10 +263,11 @@ mod tests {
 
     #[test]
     fn max_age_parses_the_crd_format() {
-        assert_eq!(parse_max_age("7d"), Ok(Duration::days(7)));
-        assert_eq!(parse_max_age("36h"), Ok(Duration::hours(36)));
-        assert_eq!(parse_max_age("90m"), Ok(Duration::minutes(90)));
-        for bad in ["", "d", "0d", "-1d", "7", "7w", "1.5d", "7dd", "99999999999999999d"] {
+        assert_eq!(parse_max_age("7d"), Ok(SignedDuration::from_hours(7 * 24)));
+        assert_eq!(parse_max_age("36h"), Ok(SignedDuration::from_hours(36)));
+        assert_eq!(parse_max_age("90m"), Ok(SignedDuration::from_mins(90)));
+        assert_eq!(parse_max_age("1.5d"), Ok(SignedDuration::from_hours(36)));
+        for bad in ["", "d", "0d", "-1d", "7", "7dd", "99999999999999999d"] {
             assert!(parse_max_age(bad).is_err(), "{bad:?}");
         }
     }
@@ -289,7 +289,7 @@ mod tests {
             let mut files = listing(&mine);
             files.extend(listing(&others));
             let now = day(28);
-            let policy = Policy { keep_last, max_age: max_age_days.map(Duration::days) };
+            let policy = Policy { keep_last, max_age: max_age_days.map(|d| SignedDuration::from_hours(d * 24)) };
             let plan = plan(&inventory(&files, "db"), &policy, now, &just);
             let deleted: Vec<&BackupName> = plan.iter().filter_map(|d| match d {
                 Deletion::Backup(name) => Some(name),
@@ -300,7 +300,7 @@ mod tests {
                 prop_assert_eq!(name.instance.as_str(), "db");
                 prop_assert!(mine.contains(name));
                 if let Some(max_age) = policy.max_age {
-                    prop_assert!(now - name.taken_at >= max_age);
+                    prop_assert!(now.duration_since(name.taken_at) >= max_age);
                 }
             }
             if let Some(n) = keep_last {

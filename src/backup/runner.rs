@@ -2,11 +2,8 @@
 //! the destination, accept the result only if mysqldump exited 0 *and* wrote its completion trailer *and*
 //! the upload completed, write the manifest, then apply retention. Any failure removes what was written.
 
-use std::os::fd::OwnedFd;
-use std::process::Stdio;
-
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
@@ -19,6 +16,7 @@ use super::report::{self, BackupResult, MANIFEST_FORMAT, Manifest, Status, ToolV
 use super::repository::{Repository, S3Options, Upload};
 use super::retention::{self, Deletion, Policy};
 use super::signal::Shutdown;
+use super::stream::{self, Finished, Tool, ToolPipe};
 
 /// Compressed chunks queued between the compressor and the upload (each up to 1 MiB).
 const QUEUED_CHUNKS: usize = 4;
@@ -48,10 +46,10 @@ pub struct BackupConfig {
 
 /// Takes one backup and reports how it went. Never panics on a failure; every failure is a result.
 pub async fn run(config: &BackupConfig, shutdown: Shutdown) -> BackupResult {
-    let started_at = Utc::now();
+    let started_at = Timestamp::now();
     let name = BackupName::new(&config.instance, started_at);
     let outcome = backup(config, &name, started_at, shutdown).await;
-    let completed_at = Utc::now();
+    let completed_at = Timestamp::now();
     let mut result = BackupResult {
         status: Status::Success,
         instance: Some(config.instance.clone()),
@@ -99,12 +97,7 @@ struct Prepared {
     upload: Upload,
 }
 
-async fn backup(
-    config: &BackupConfig,
-    name: &BackupName,
-    started_at: DateTime<Utc>,
-    shutdown: Shutdown,
-) -> Result<Done> {
+async fn backup(config: &BackupConfig, name: &BackupName, started_at: Timestamp, shutdown: Shutdown) -> Result<Done> {
     // Until the dump starts nothing needs undoing, so a signal may simply drop the preparation (child
     // processes are killed on drop; a partial file is removed by its guard).
     let mut cancel = shutdown.clone();
@@ -135,7 +128,7 @@ async fn backup(
     };
     upload.finish().await?;
 
-    let completed_at = Utc::now();
+    let completed_at = Timestamp::now();
     let manifest = Manifest {
         format_version: MANIFEST_FORMAT,
         instance: config.instance.clone(),
@@ -258,77 +251,27 @@ async fn dump_into(
     databases: &[String],
     mysqldump_version: &str,
     upload: &mut Upload,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) -> Result<StreamStats> {
     let mysqldump = &config.tools.mysqldump;
-    let mut child = Command::new(mysqldump)
+    let mut command = Command::new(mysqldump);
+    command
         .args(config.connection.args())
-        .args(dump_args(databases, mysqldump_version))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| BackupError::ToolMissing {
-            program: mysqldump.clone(),
-            source,
-        })?;
-    let stdout: OwnedFd = child
-        .stdout
-        .take()
-        .ok_or_else(|| BackupError::Internal("mysqldump stdout".to_owned()))?
-        .into_owned_fd()
-        .map_err(|e| BackupError::io("reading mysqldump's output", e))?;
+        .args(dump_args(databases, mysqldump_version));
+    let (tool, stdout) = Tool::spawn(command, mysqldump, ToolPipe::Stdout)?;
     // A 1 MiB pipe (the unprivileged maximum) lets mysqldump run ahead while a chunk is being compressed,
     // instead of stopping every 64 KiB; on a busy machine this is most of the runner's overhead.
     if let Err(error) = rustix::pipe::fcntl_setpipe_size(&stdout, PIPE_SIZE) {
         tracing::debug!(%error, "could not enlarge the pipe from mysqldump");
     }
-    let stderr = child
-        .stderr
-        .take()
-        .ok_or_else(|| BackupError::Internal("mysqldump stderr".to_owned()))?;
-    let stderr_tail = tokio::spawn(client::read_tail(stderr));
-
-    let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUED_CHUNKS);
+    let (tx, rx) = mpsc::channel::<Bytes>(QUEUED_CHUNKS);
     let level = config.compression_level;
     let compressor = tokio::task::spawn_blocking(move || pipeline::compress(std::fs::File::from(stdout), level, tx));
-
-    let mut failure = None;
-    loop {
-        tokio::select! {
-            biased;
-            why = shutdown.signalled() => {
-                failure = Some(BackupError::Interrupted(why));
-                break;
-            }
-            chunk = rx.recv() => match chunk {
-                Some(chunk) => {
-                    if let Err(error) = upload.write(chunk).await {
-                        failure = Some(error);
-                        break;
-                    }
-                }
-                None => break,
-            },
-        }
-    }
-    // Closing the queue stops the compressor; killing mysqldump unblocks it if it is waiting on the pipe.
-    drop(rx);
-    if failure.is_some() {
-        let _ = child.start_kill();
-    }
-    let compressed = compressor
-        .await
-        .map_err(|e| BackupError::Internal(format!("compressor thread: {e}")))?;
-    let status = child
-        .wait()
-        .await
-        .map_err(|e| BackupError::io("waiting for mysqldump", e))?;
-    let stderr = stderr_tail.await.unwrap_or_default();
-    if let Some(error) = failure {
-        return Err(error);
-    }
+    let Finished {
+        status,
+        stderr,
+        pipeline: compressed,
+    } = stream::pump(tool, compressor, stream::received(rx), upload, shutdown).await?;
     if !status.success() {
         return Err(dump_failure(&config.connection, &stderr, status));
     }
@@ -372,7 +315,7 @@ async fn apply_retention(
     repository: &Repository,
     config: &BackupConfig,
     just_written: &BackupName,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> (u32, Option<String>) {
     let files = match repository.list().await {
         Ok(files) => files,

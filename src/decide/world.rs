@@ -79,14 +79,13 @@ impl World {
             .find(|j| job_outcome(j) == Some(true))?;
         let status = job.status.as_ref()?;
         let report = self.backup_result(job);
-        let time = |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339().parse().ok().map(Time);
         let started = report
             .as_ref()
-            .and_then(|r| time(&r.started_at))
+            .map(|r| Time(r.started_at))
             .or_else(|| status.start_time.clone());
         let completed = report
             .as_ref()
-            .and_then(|r| time(&r.completed_at))
+            .map(|r| Time(r.completed_at))
             .or_else(|| status.completion_time.clone());
         let duration = report
             .as_ref()

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::CronJob;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
-use kube::api::ListParams;
+use k8s_openapi::api::core::v1::{ConfigMap, ResourceQuota, Secret, Service};
+use kube::api::{DeleteParams, ListParams, PostParams};
 use mysqlinstance_operator::api::{MySQLInstance, Phase};
 use serde_json::json;
 
@@ -14,12 +14,22 @@ use crate::support::{TestEnv, wait_for};
 #[tokio::test]
 async fn an_operator_killed_mid_provisioning_converges_to_one_of_each_child_after_restart() {
     let mut env = TestEnv::new("restart").await;
+    // A fake pod is Ready within milliseconds, so the kill could land after Ready. A quota of zero pods holds the
+    // StatefulSet's pod back: the instance stays Provisioning for as long as the quota exists.
+    let quotas = env.api::<ResourceQuota>();
+    let no_pods: ResourceQuota =
+        serde_json::from_value(json!({"metadata": {"name": "no-pods"}, "spec": {"hard": {"pods": "0"}}}))
+            .expect("quota");
+    quotas
+        .create(&PostParams::default(), &no_pods)
+        .await
+        .expect("quota created");
     env.create_instance(
         "db",
         json!({"storage": {"size": "1Gi"}, "backup": {"enabled": true, "schedule": "0 3 * * *", "destination": {"pvc": {"size": "1Gi"}}}}),
     )
     .await;
-    // Kill as soon as the first write landed: the Secret exists but the phase machine has not moved on.
+    // Kill as soon as the first write landed: the Secret exists, the other children may or may not.
     wait_for("credentials created", Duration::from_secs(30), || async {
         env.api::<Secret>().get_opt("db-credentials").await.ok()?.map(|_| ())
     })
@@ -35,9 +45,13 @@ async fn an_operator_killed_mid_provisioning_converges_to_one_of_each_child_afte
     assert_ne!(
         phase,
         Some(Phase::Ready),
-        "killed too late to test a mid-provisioning restart"
+        "the quota should have kept the instance from Ready"
     );
 
+    quotas
+        .delete("no-pods", &DeleteParams::default())
+        .await
+        .expect("quota deleted");
     env.start_operator();
     env.wait_phase("db", Phase::Ready, Duration::from_secs(90)).await;
     let selector = ListParams::default().labels("mysqlinstance.io/instance=db");
