@@ -10,10 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::{Parser, Subcommand};
 use mysqlinstance_operator::api::{self, ServerVersion};
 use mysqlinstance_operator::backup::cli::{self as backup_cli, BackupArgs, RestoreArgs};
+use mysqlinstance_operator::controller::leader::{Candidacy, LeaseSettings};
 use mysqlinstance_operator::controller::{self, RunConfig};
 use mysqlinstance_operator::instance::{self, InstanceCommand};
 use mysqlinstance_operator::resources::OperatorSettings;
-use mysqlinstance_operator::telemetry::{metrics::Metrics, server, traces};
+use mysqlinstance_operator::telemetry::{health::Progress, metrics::Metrics, server, traces};
 use tracing::{error, info};
 
 /// Runs MySQL databases on Kubernetes: apply a MySQLInstance, get a database with generated credentials,
@@ -63,6 +64,18 @@ struct RunArgs {
     /// 11.4=registry.example/mariadb:11.4.8, for mirrors and air-gapped clusters); repeat per version.
     #[arg(long = "server-image", env = "SERVER_IMAGES", value_delimiter = ',', value_parser = parse_server_image)]
     server_images: Vec<(ServerVersion, String)>,
+    /// Reconcile only while holding a coordination Lease, so that of several replicas exactly one does.
+    #[arg(long, env = "LEADER_ELECTION")]
+    leader_election: bool,
+    /// Namespace of the Lease (the namespace of the kubeconfig context or service account when unset).
+    #[arg(long, env = "LEADER_ELECTION_NAMESPACE")]
+    leader_election_namespace: Option<String>,
+    /// Name of the Lease.
+    #[arg(long, env = "LEADER_ELECTION_LEASE", default_value = "mysqlinstance-operator")]
+    leader_election_lease: String,
+    /// This replica's identity in the Lease (unique among the replicas; the pod name).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
 }
 
 fn parse_server_image(value: &str) -> Result<(ServerVersion, String), String> {
@@ -146,11 +159,25 @@ async fn run_controller(args: RunArgs) -> Result<(), String> {
         namespace: args.namespace,
         concurrency: args.concurrency,
     };
-    let (store, controller) = controller::controller(client, metrics.clone(), settings, &run);
+    let lease = args.leader_election.then(|| LeaseSettings {
+        namespace: args
+            .leader_election_namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_owned()),
+        name: args.leader_election_lease.clone(),
+        identity: args
+            .identity
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id())),
+    });
+    let progress = Arc::new(Progress::default());
+    let (store, controller) = controller::controller(client.clone(), metrics.clone(), progress.clone(), settings, &run);
     let state = Arc::new(server::State {
-        metrics,
+        metrics: metrics.clone(),
         store: store.clone(),
-        ready: AtomicBool::new(false),
+        // A standby is ready: it is there to take over.
+        ready: AtomicBool::new(lease.is_some()),
+        progress,
     });
     let (address, serve) = server::bind(args.metrics_address, state.clone()).await.map_err(|e| {
         format!(
@@ -159,14 +186,72 @@ async fn run_controller(args: RunArgs) -> Result<(), String> {
         )
     })?;
     tokio::spawn(serve);
+    info!(metrics = %format!("http://{address}/metrics"), "operator started");
+    let mut candidacy = match &lease {
+        None => None,
+        Some(lease) => {
+            let mut candidacy = Candidacy::start(client, lease).await.map_err(|e| {
+                format!(
+                    "cannot take part in leader election on Lease {}/{}: {e}",
+                    lease.namespace, lease.name
+                )
+            })?;
+            info!(lease = %lease.name, namespace = %lease.namespace, identity = %lease.identity, "standby: waiting for the lease");
+            tokio::select! {
+                elected = candidacy.elected() => if !elected {
+                    return Err("leader election stopped before this replica was elected".to_owned());
+                },
+                () = terminated() => {
+                    candidacy.step_down().await;
+                    info!("operator stopped on signal while standby");
+                    return Ok(());
+                }
+            }
+            info!(identity = %lease.identity, "elected: reconciling");
+            state.ready.store(false, Ordering::Relaxed);
+            Some(candidacy)
+        }
+    };
+    metrics.leader.set(1);
     tokio::spawn(async move {
         if store.wait_until_ready().await.is_ok() {
             state.ready.store(true, Ordering::Relaxed);
             info!("instance cache synced; ready");
         }
     });
-    info!(metrics = %format!("http://{address}/metrics"), "operator started");
-    controller.await;
+    match &mut candidacy {
+        None => controller.await,
+        Some(leading) => tokio::select! {
+            () = controller => {}
+            () = leading.lost() => {
+                // Another replica holds the lease now: stop before writing anything more, and start over as
+                // a standby from a fresh process.
+                return Err("lost the lease to another replica; exiting so that only the leader writes".to_owned());
+            }
+        },
+    }
+    if let Some(candidacy) = candidacy {
+        candidacy.step_down().await;
+    }
     info!("operator stopped on signal");
     Ok(())
+}
+
+/// SIGTERM (the kubelet stopping the pod) or SIGINT.
+async fn terminated() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+/// The host name (the pod name inside Kubernetes), for a default leader-election identity.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map_or_else(|_| "operator".to_owned(), |h| h.trim().to_owned())
 }

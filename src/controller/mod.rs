@@ -3,6 +3,7 @@
 
 mod apply;
 mod cache;
+pub mod leader;
 mod observe;
 mod reconcile;
 #[cfg(test)]
@@ -25,6 +26,7 @@ pub use cache::Caches;
 use crate::api::MySQLInstance;
 use crate::error::{Error, backoff};
 use crate::resources::OperatorSettings;
+use crate::telemetry::health::Progress;
 use crate::telemetry::metrics::Metrics;
 
 /// Field manager of every write the operator makes.
@@ -37,13 +39,21 @@ pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
+    /// Reconciles running and their last step, behind `/healthz`.
+    pub progress: Arc<Progress>,
     pub settings: OperatorSettings,
     pub caches: Caches,
     failures: Mutex<HashMap<ObjectRef<MySQLInstance>, u32>>,
 }
 
 impl Context {
-    pub fn new(client: Client, metrics: Arc<Metrics>, settings: OperatorSettings, caches: Caches) -> Self {
+    pub fn new(
+        client: Client,
+        metrics: Arc<Metrics>,
+        progress: Arc<Progress>,
+        settings: OperatorSettings,
+        caches: Caches,
+    ) -> Self {
         let reporter = Reporter {
             controller: FIELD_MANAGER.to_owned(),
             instance: std::env::var("POD_NAME").ok(),
@@ -52,6 +62,7 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             metrics,
+            progress,
             settings,
             caches,
             failures: Mutex::default(),
@@ -106,6 +117,7 @@ fn instance_of<K: ResourceExt>(child: K) -> Option<ObjectRef<MySQLInstance>> {
 pub fn controller(
     client: Client,
     metrics: Arc<Metrics>,
+    progress: Arc<Progress>,
     settings: OperatorSettings,
     run: &RunConfig,
 ) -> (Store<MySQLInstance>, impl futures::Future<Output = ()>) {
@@ -139,7 +151,7 @@ pub fn controller(
     .watches_stream(pod_events, instance_of)
     .watches_stream(claim_events, instance_of);
     let store = controller.store();
-    let ctx = Arc::new(Context::new(client, metrics, settings, caches));
+    let ctx = Arc::new(Context::new(client, metrics, progress, settings, caches));
     let ctx_for_errors = ctx.clone();
     let fut = controller
         .shutdown_on_signal()

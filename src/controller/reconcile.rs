@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 /// Reconciles one instance, recording duration, errors, a `Synced=False` condition and a Warning Event on
 /// failure.
 pub async fn reconcile(instance: Arc<MySQLInstance>, ctx: Arc<Context>) -> Result<Action> {
+    let _running = ctx.progress.start();
     let span = info_span!(
         "reconcile",
         namespace = field::Empty,

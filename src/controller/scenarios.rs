@@ -92,7 +92,7 @@ impl Scenario {
         let settings = settings();
         let metrics = Arc::new(Metrics::new().expect("metrics"));
         Self {
-            ctx: Arc::new(Context::new(client, metrics, settings, caches)),
+            ctx: Arc::new(Context::new(client, metrics, Arc::default(), settings, caches)),
             requests,
             _writers: writers,
         }

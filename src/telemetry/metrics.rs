@@ -8,7 +8,8 @@ use std::sync::Mutex;
 
 use kube::ResourceExt;
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use strum::IntoEnumIterator;
 
@@ -22,6 +23,8 @@ pub struct Metrics {
     pub phase_transitions: IntCounterVec,
     pub api_writes: IntCounterVec,
     pub watch_errors: IntCounter,
+    /// 1 while this replica reconciles (holds the lease, or runs without leader election); 0 on a standby.
+    pub leader: IntGauge,
     instances: IntGaugeVec,
     status_condition: IntGaugeVec,
     info: IntGaugeVec,
@@ -79,6 +82,11 @@ impl Metrics {
             "mysqlinstance_watch_errors_total",
             "Errors of the watches of instances and children; each is retried with backoff.",
         ))?;
+        let leader = IntGauge::with_opts(opts(
+            "mysqlinstance_leader",
+            "1 while this replica reconciles (it holds the lease, or runs without leader election); 0 while it \
+             waits as a standby.",
+        ))?;
         let instances = IntGaugeVec::new(opts("mysqlinstance_instances", "Instances in each phase."), &["phase"])?;
         let status_condition = IntGaugeVec::new(
             opts(
@@ -127,6 +135,7 @@ impl Metrics {
         registry.register(Box::new(phase_transitions.clone()))?;
         registry.register(Box::new(api_writes.clone()))?;
         registry.register(Box::new(watch_errors.clone()))?;
+        registry.register(Box::new(leader.clone()))?;
         registry.register(Box::new(instances.clone()))?;
         registry.register(Box::new(status_condition.clone()))?;
         registry.register(Box::new(info.clone()))?;
@@ -142,6 +151,7 @@ impl Metrics {
             phase_transitions,
             api_writes,
             watch_errors,
+            leader,
             instances,
             status_condition,
             info,

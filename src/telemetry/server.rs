@@ -1,9 +1,11 @@
-//! The HTTP server: `/metrics`, `/healthz` (the process is up) and `/readyz` (the instance cache has synced).
+//! The HTTP server: `/metrics`, `/healthz` (the controller makes progress) and `/readyz` (the instance cache has
+//! synced, or this replica is a standby waiting for the lease).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -15,6 +17,7 @@ use kube::runtime::reflector::Store;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+use super::health::Progress;
 use super::metrics::Metrics;
 use crate::api::MySQLInstance;
 
@@ -23,6 +26,7 @@ pub struct State {
     pub metrics: Arc<Metrics>,
     pub store: Store<MySQLInstance>,
     pub ready: AtomicBool,
+    pub progress: Arc<Progress>,
 }
 
 fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
@@ -44,7 +48,18 @@ fn route(state: &State, path: &str) -> Response<Full<Bytes>> {
                 format!("encoding metrics failed: {error}\n"),
             ),
         },
-        "/healthz" => respond(StatusCode::OK, "text/plain", "ok\n".to_owned()),
+        "/healthz" => match state.progress.stalled(SystemTime::now()) {
+            None => respond(StatusCode::OK, "text/plain", "ok\n".to_owned()),
+            Some(quiet) => respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!(
+                    "stuck: {} reconciles running, none started or finished for {}s\n",
+                    state.progress.running(),
+                    quiet.as_secs()
+                ),
+            ),
+        },
         "/readyz" if state.ready.load(Ordering::Relaxed) => respond(StatusCode::OK, "text/plain", "ok\n".to_owned()),
         "/readyz" => respond(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -9,6 +9,7 @@ mod backups;
 mod children;
 mod deletion;
 mod drift;
+mod leader;
 mod lifecycle;
 mod observability;
 mod restart;

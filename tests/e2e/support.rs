@@ -174,24 +174,36 @@ impl TestEnv {
     /// Starts the operator binary, watching only this test's namespace, logging to a file.
     pub fn start_operator(&mut self) {
         assert!(self.operator.is_none(), "operator already running");
+        self.operator = Some(self.spawn_operator(self.metrics_port, &self.log_path, &[]));
+    }
+
+    /// Starts one more operator process for this namespace (a second replica), with its own metrics port,
+    /// log file and extra environment; it is killed when dropped.
+    pub fn start_replica(&self, name: &str, extra_env: &[(String, String)]) -> Replica {
+        let metrics_port = free_port();
+        let log_path = self.log_path.with_extension(format!("{name}.log"));
+        let child = self.spawn_operator(metrics_port, &log_path, extra_env);
+        Replica { child, metrics_port }
+    }
+
+    fn spawn_operator(&self, metrics_port: u16, log_path: &std::path::Path, extra_env: &[(String, String)]) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&self.log_path)
+            .open(log_path)
             .expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_mysqlinstance-operator"))
+        Command::new(env!("CARGO_BIN_EXE_mysqlinstance-operator"))
             .args(["run", "--namespace", &self.namespace, "--concurrency", "2"])
-            .arg(format!("--metrics-address=127.0.0.1:{}", self.metrics_port))
+            .arg(format!("--metrics-address=127.0.0.1:{metrics_port}"))
             .env("RUST_LOG", "info,mysqlinstance_operator=debug,kube=warn")
             .env("KUBECONFIG", &self.kubeconfig)
             .env("OPERATOR_IMAGE", "example.invalid/mysqlinstance-operator:e2e")
-            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
+            .envs(self.extra_env.iter().chain(extra_env).map(|(k, v)| (k, v)))
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
             .stdin(Stdio::null())
             .spawn()
-            .expect("operator starts");
-        self.operator = Some(child);
+            .expect("operator starts")
     }
 
     /// The file the operator's stdout and stderr (its JSON log lines) go to.
@@ -300,6 +312,26 @@ pub fn kubectl(args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A second operator process of a test (see [`TestEnv::start_replica`]).
+pub struct Replica {
+    child: Child,
+    pub metrics_port: u16,
+}
+
+impl Replica {
+    /// One scrape of this replica's /metrics, `None` while it does not answer.
+    pub async fn try_metrics(&self) -> Option<String> {
+        http_get(self.metrics_port, "/metrics").await
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for TestEnv {
