@@ -1,42 +1,42 @@
 #!/usr/bin/env bash
 # Checks the Helm chart charts/mysqlinstance-operator:
-#   1. helm lint --strict with the default values and with each mode of tests/chart/values/;
+#   1. helm lint --strict with each values file of tests/chart/values/ (the defaults, single namespace, monitoring);
 #   2. drift: the chart's CRD and alert rules are the repository's, deploy/operator.yaml is rendered from the chart
 #      (so its RBAC is the chart's), and the chart's version is the crate's;
 #   3. values.schema.json refuses bad values, with a message naming the value;
 #   4. every mode's objects pass `kubectl apply --dry-run=server` against the cluster of $KUBECONFIG (a local kwok
 #      cluster: tests/cluster/cluster.sh), Pod Security "restricted" included. The ServiceMonitor and
 #      PrometheusRule CRDs (prometheus-operator, Go module cache) are installed for that and removed after, as are
-#      the two namespaces it creates.
+#      the two namespaces it creates;
+#   5. helm install (two replicas Ready on the kwok nodes) and helm uninstall, which leaves the CRD and a
+#      MySQLInstance in place. Needs a cluster without the MySQLInstance CRD; removes it at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/chart/versions.env
 CHART=charts/mysqlinstance-operator
 RELEASE_NS=myi-chart-check
-MODES=(default tests/chart/values/single-namespace.yaml tests/chart/values/monitoring.yaml)
+MODES=(tests/chart/values/default.yaml tests/chart/values/single-namespace.yaml tests/chart/values/monitoring.yaml)
 start=$(date +%s)
 
 step() { printf '\n== %s\n' "$*"; }
 ok() { printf 'ok    %s\n' "$*"; }
 fail() { printf 'FAIL  %s\n' "$*" >&2; exit 1; }
+# quiet CMD...: run CMD, show its output only when it fails (helm --wait also logs watch noise on stderr).
+quiet() { local out; out=$("$@" 2>&1) || { echo "$out"; fail "$*"; }; }
 
 [ -n "${KUBECONFIG:-}" ] || fail 'KUBECONFIG is not set: start a cluster and eval "$(tests/cluster/cluster.sh env DIR)"'
 helm=$(tests/chart/install-helm.sh 2>/dev/null | tail -1)
 
-# values_args MODE: the helm arguments selecting MODE's values.
-values_args() { if [ "$1" != default ]; then echo "--values $1"; fi; }
-# template MODE [ARGS...]: the chart rendered in MODE.
+# template MODE [ARGS...]: the chart rendered with the values file MODE.
 template() {
   local mode=$1
   shift
-  # shellcheck disable=SC2046 # values_args is zero or two words
-  "$helm" template myi "$CHART" --namespace "$RELEASE_NS" $(values_args "$mode") "$@"
+  "$helm" template myi "$CHART" --namespace "$RELEASE_NS" --values "$mode" "$@"
 }
 
 step "helm lint --strict ($("$helm" version --short))"
 for mode in "${MODES[@]}"; do
-  # shellcheck disable=SC2046
-  out=$("$helm" lint --strict "$CHART" --namespace "$RELEASE_NS" $(values_args "$mode") 2>&1) || { echo "$out"; fail "lint: $mode"; }
+  quiet "$helm" lint --strict "$CHART" --namespace "$RELEASE_NS" --values "$mode"
   ok "lint: $mode"
 done
 
@@ -62,7 +62,7 @@ step "values.schema.json refuses bad values"
 refuse() {
   local names=$1 out
   shift
-  if out=$(template default "$@" 2>&1); then
+  if out=$(template "${MODES[0]}" "$@" 2>&1); then
     fail "helm template $* succeeded"
   fi
   grep -qF -- "$names" <<<"$out" || { echo "$out"; fail "helm template $*: the message does not name $names"; }
@@ -85,6 +85,7 @@ crd_dir="$(go mod download -json "github.com/prometheus-operator/prometheus-oper
 monitoring_crds=("$crd_dir/monitoring.coreos.com_servicemonitors.yaml" "$crd_dir/monitoring.coreos.com_prometheusrules.yaml")
 cleanup() {
   kubectl delete --ignore-not-found --wait=false namespace "$RELEASE_NS" myi-chart-apps >/dev/null 2>&1 || true
+  kubectl delete --ignore-not-found crd mysqlinstances.mysqlinstance.io >/dev/null 2>&1 || true
   kubectl delete --ignore-not-found -f "${monitoring_crds[0]}" -f "${monitoring_crds[1]}" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -97,9 +98,7 @@ for ns in "$RELEASE_NS" myi-chart-apps; do
     kubectl apply -f - >/dev/null
 done
 for mode in "${MODES[@]}"; do
-  args=()
-  [ "$mode" = default ] && args=(--include-crds)
-  if ! out=$(template "$mode" "${args[@]}" | kubectl apply --dry-run=server -f - 2>&1); then
+  if ! out=$(template "$mode" --include-crds | kubectl apply --dry-run=server -f - 2>&1); then
     echo "$out"
     fail "dry run: $mode"
   fi
@@ -107,5 +106,15 @@ for mode in "${MODES[@]}"; do
   grep '^Warning' <<<"$out" | sed 's/^/      /' || true
   ok "dry run: $mode ($(grep -c 'server dry run' <<<"$out") objects)"
 done
+
+step "helm install and uninstall (default values; kwok runs the pods)"
+kubectl get crd mysqlinstances.mysqlinstance.io >/dev/null 2>&1 && fail "the cluster already has the MySQLInstance CRD: run this on a fresh cluster"
+quiet "$helm" install myi "$CHART" --namespace "$RELEASE_NS" --wait --timeout 120s
+ok "installed: $(kubectl -n "$RELEASE_NS" get deployment myi-mysqlinstance-operator -o jsonpath='{.status.readyReplicas}') replicas ready, PodDisruptionBudget allows $(kubectl -n "$RELEASE_NS" get pdb myi-mysqlinstance-operator -o jsonpath='{.status.disruptionsAllowed}') disruption"
+kubectl -n "$RELEASE_NS" apply -f examples/basic.yaml >/dev/null
+quiet "$helm" uninstall myi --namespace "$RELEASE_NS" --wait
+kubectl -n "$RELEASE_NS" get deployment myi-mysqlinstance-operator >/dev/null 2>&1 && fail "the Deployment survived helm uninstall"
+kubectl -n "$RELEASE_NS" get myi shop >/dev/null || fail "helm uninstall took the MySQLInstance (and so the CRD) with it"
+ok "uninstalled: the operator is gone, the CRD and the MySQLInstance stay"
 
 printf '\nchart checks passed in %ss\n' "$(( $(date +%s) - start ))"

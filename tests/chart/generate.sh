@@ -14,11 +14,16 @@ CHART=charts/mysqlinstance-operator
 FILES=("$CHART/crds/mysqlinstances.mysqlinstance.io.yaml" "$CHART/files/alerts.yaml" deploy/operator.yaml)
 helm=$(tests/chart/install-helm.sh 2>/dev/null | tail -1)
 
+# copy SOURCE TARGET: SOURCE under a line saying where it comes from.
+copy() {
+  { echo "# COPY of $1 made by tests/chart/generate.sh (make deploy); edit $1, not this file."; cat "$1"; } >"$2"
+}
+
 # render DIR: the three files as they should be, under DIR.
 render() {
   mkdir -p "$1/$CHART/crds" "$1/$CHART/files" "$1/deploy"
-  cp crds/mysqlinstances.mysqlinstance.io.yaml "$1/${FILES[0]}"
-  cp deploy/prometheus/alerts.yaml "$1/${FILES[1]}"
+  copy crds/mysqlinstances.mysqlinstance.io.yaml "$1/${FILES[0]}"
+  copy deploy/prometheus/alerts.yaml "$1/${FILES[1]}"
   {
     cat <<'HEADER'
 # GENERATED from charts/mysqlinstance-operator by tests/chart/generate.sh (`make deploy`); do not edit by hand.
