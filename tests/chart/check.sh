@@ -15,6 +15,7 @@ cd "$(dirname "$0")/../.."
 source tests/chart/versions.env
 CHART=charts/mysqlinstance-operator
 RELEASE_NS=myi-chart-check
+WATCHED_NS=$(sed -n 's/^watchNamespace: //p' tests/chart/values/single-namespace.yaml)
 MODES=(tests/chart/values/default.yaml tests/chart/values/single-namespace.yaml tests/chart/values/monitoring.yaml)
 start=$(date +%s)
 
@@ -25,7 +26,7 @@ fail() { printf 'FAIL  %s\n' "$*" >&2; exit 1; }
 quiet() { local out; out=$("$@" 2>&1) || { echo "$out"; fail "$*"; }; }
 
 [ -n "${KUBECONFIG:-}" ] || fail 'KUBECONFIG is not set: start a cluster and eval "$(tests/cluster/cluster.sh env DIR)"'
-helm=$(tests/chart/install-helm.sh 2>/dev/null | tail -1)
+helm=$(tests/chart/install-helm.sh | tail -1)
 
 # template MODE [ARGS...]: the chart rendered with the values file MODE.
 template() {
@@ -48,7 +49,7 @@ template tests/chart/values/monitoring.yaml --show-only templates/prometheusrule
 import sys, yaml
 rule = yaml.safe_load(sys.stdin)
 sys.exit(rule["spec"] != yaml.safe_load(open("deploy/prometheus/alerts.yaml")))' ||
-  fail "the chart's PrometheusRule does not parse to the rules of deploy/prometheus/alerts.yaml"
+  fail "the chart's PrometheusRule does not parse to the rules of deploy/prometheus/alerts.yaml (needs python3-yaml)"
 ok "the chart's PrometheusRule spec parses to the rules of deploy/prometheus/alerts.yaml"
 crate=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
 for field in version appVersion; do
@@ -80,11 +81,12 @@ refuse /networkPolicy/apiServer/cidrs --set-json 'networkPolicy.apiServer.cidrs=
 refuse replica --set replica=2
 
 step "kubectl apply --dry-run=server (Kubernetes $(kubectl version | sed -n 's/^Server Version: //p') at $(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}'))"
-crd_dir="$(go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" |
+kubectl get crd mysqlinstances.mysqlinstance.io >/dev/null 2>&1 && fail "the cluster already has the MySQLInstance CRD: run this on a fresh cluster"
+crd_dir="$(GOFLAGS= GOWORK=off go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" |
   sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')/example/prometheus-operator-crd"
 monitoring_crds=("$crd_dir/monitoring.coreos.com_servicemonitors.yaml" "$crd_dir/monitoring.coreos.com_prometheusrules.yaml")
 cleanup() {
-  kubectl delete --ignore-not-found --wait=false namespace "$RELEASE_NS" myi-chart-apps >/dev/null 2>&1 || true
+  kubectl delete --ignore-not-found --timeout=60s namespace "$RELEASE_NS" "$WATCHED_NS" >/dev/null 2>&1 || true
   kubectl delete --ignore-not-found crd mysqlinstances.mysqlinstance.io >/dev/null 2>&1 || true
   kubectl delete --ignore-not-found -f "${monitoring_crds[0]}" -f "${monitoring_crds[1]}" >/dev/null 2>&1 || true
 }
@@ -92,7 +94,7 @@ trap cleanup EXIT
 kubectl apply --server-side -f "${monitoring_crds[0]}" -f "${monitoring_crds[1]}" >/dev/null
 kubectl wait --for=condition=Established --timeout=60s -f "${monitoring_crds[0]}" -f "${monitoring_crds[1]}" >/dev/null
 ok "installed the ServiceMonitor and PrometheusRule CRDs of prometheus-operator $PROMETHEUS_OPERATOR_VERSION"
-for ns in "$RELEASE_NS" myi-chart-apps; do
+for ns in "$RELEASE_NS" "$WATCHED_NS"; do
   kubectl create namespace "$ns" --dry-run=client -o yaml |
     kubectl label --local -f - pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/warn=restricted -o yaml |
     kubectl apply -f - >/dev/null
@@ -108,7 +110,6 @@ for mode in "${MODES[@]}"; do
 done
 
 step "helm install and uninstall (default values; kwok runs the pods)"
-kubectl get crd mysqlinstances.mysqlinstance.io >/dev/null 2>&1 && fail "the cluster already has the MySQLInstance CRD: run this on a fresh cluster"
 quiet "$helm" install myi "$CHART" --namespace "$RELEASE_NS" --wait --timeout 120s
 ok "installed: $(kubectl -n "$RELEASE_NS" get deployment myi-mysqlinstance-operator -o jsonpath='{.status.readyReplicas}') replicas ready, PodDisruptionBudget allows $(kubectl -n "$RELEASE_NS" get pdb myi-mysqlinstance-operator -o jsonpath='{.status.disruptionsAllowed}') disruption"
 kubectl -n "$RELEASE_NS" apply -f examples/basic.yaml >/dev/null

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 CHART=charts/mysqlinstance-operator
 FILES=("$CHART/crds/mysqlinstances.mysqlinstance.io.yaml" "$CHART/files/alerts.yaml" deploy/operator.yaml)
-helm=$(tests/chart/install-helm.sh 2>/dev/null | tail -1)
+helm=$(tests/chart/install-helm.sh | tail -1)
 
 # copy SOURCE TARGET: SOURCE under a line saying where it comes from.
 copy() {
