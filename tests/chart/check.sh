@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks the Helm chart charts/mysqlinstance-operator:
-#   1. helm lint --strict with each values file of tests/chart/values/ (the defaults, single namespace, monitoring);
+#   1. helm lint --strict with each values file of tests/chart/values/ (the defaults, single namespace, monitoring,
+#      one replica);
 #   2. drift: the chart's CRD and alert rules are the repository's, deploy/operator.yaml is rendered from the chart
 #      (so its RBAC is the chart's), and the chart's version is the crate's;
 #   3. values.schema.json refuses bad values, with a message naming the value;
@@ -16,7 +17,8 @@ source tests/chart/versions.env
 CHART=charts/mysqlinstance-operator
 RELEASE_NS=myi-chart-check
 WATCHED_NS=$(sed -n 's/^watchNamespace: //p' tests/chart/values/single-namespace.yaml)
-MODES=(tests/chart/values/default.yaml tests/chart/values/single-namespace.yaml tests/chart/values/monitoring.yaml)
+MODES=(tests/chart/values/default.yaml tests/chart/values/single-namespace.yaml tests/chart/values/monitoring.yaml
+  tests/chart/values/one-replica.yaml)
 start=$(date +%s)
 
 step() { printf '\n== %s\n' "$*"; }
