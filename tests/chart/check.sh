@@ -3,7 +3,7 @@
 #   1. helm lint --strict with each values file of tests/chart/values/ (the defaults, single namespace, monitoring,
 #      one replica);
 #   2. drift: the chart's CRD and alert rules are the repository's, deploy/operator.yaml is rendered from the chart
-#      (so its RBAC is the chart's), and the chart's version is the crate's;
+#      (so its RBAC is the chart's), docs/install.md documents every value, and the chart's version is the crate's;
 #   3. values.schema.json refuses bad values, with a message naming the value;
 #   4. every mode's objects pass `kubectl apply --dry-run=server` against the cluster of $KUBECONFIG (a local kwok
 #      cluster: tests/cluster/cluster.sh), Pod Security "restricted" included. The ServiceMonitor and
@@ -53,6 +53,25 @@ rule = yaml.safe_load(sys.stdin)
 sys.exit(rule["spec"] != yaml.safe_load(open("deploy/prometheus/alerts.yaml")))' ||
   fail "the chart's PrometheusRule does not parse to the rules of deploy/prometheus/alerts.yaml (needs python3-yaml)"
 ok "the chart's PrometheusRule spec parses to the rules of deploy/prometheus/alerts.yaml"
+python3 - "$CHART/values.yaml" docs/install.md <<'PY' || fail "docs/install.md does not document every value"
+import re, sys, yaml
+values, doc = yaml.safe_load(open(sys.argv[1])), open(sys.argv[2]).read()
+documented = set(re.findall(r"`([A-Za-z][\w.]*)`", doc))
+def undocumented(tree, prefix=""):
+    for key, value in tree.items():
+        path = prefix + key
+        if path in documented:
+            continue
+        if isinstance(value, dict) and value:
+            yield from undocumented(value, path + ".")
+        else:
+            yield path
+missing = list(undocumented(values))
+for path in missing:
+    print(f"      {path}: in values.yaml, not in the values table of docs/install.md")
+sys.exit(bool(missing))
+PY
+ok "docs/install.md documents every value of values.yaml"
 crate=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
 for field in version appVersion; do
   value=$(sed -n "s/^$field: \"\{0,1\}\([^\"]*\)\"\{0,1\}$/\1/p" "$CHART/Chart.yaml")
