@@ -10,7 +10,9 @@
 #      PrometheusRule CRDs (prometheus-operator, Go module cache) are installed for that and removed after, as are
 #      the two namespaces it creates;
 #   5. helm install (two replicas Ready on the kwok nodes) and helm uninstall, which leaves the CRD and a
-#      MySQLInstance in place. Needs a cluster without the MySQLInstance CRD; removes it at the end.
+#      MySQLInstance in place. Needs a cluster without the MySQLInstance CRD; removes it at the end;
+#   6. the operator binary (target/debug, or MYI_OPERATOR_BIN), run here with the token of the single-namespace
+#      ServiceAccount and the Deployment's environment, brings examples/basic.yaml to Ready: that RBAC is enough.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/chart/versions.env
@@ -106,10 +108,14 @@ kubectl get crd mysqlinstances.mysqlinstance.io >/dev/null 2>&1 && fail "the clu
 crd_dir="$(GOFLAGS= GOWORK=off go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" |
   sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')/example/prometheus-operator-crd"
 monitoring_crds=("$crd_dir/monitoring.coreos.com_servicemonitors.yaml" "$crd_dir/monitoring.coreos.com_prometheusrules.yaml")
+tmp=$(mktemp -d)
+operator_pid=
 cleanup() {
+  if [ -n "$operator_pid" ]; then kill "$operator_pid" 2>/dev/null || true; fi
   kubectl delete --ignore-not-found --timeout=60s namespace "$RELEASE_NS" "$WATCHED_NS" >/dev/null 2>&1 || true
   kubectl delete --ignore-not-found crd mysqlinstances.mysqlinstance.io >/dev/null 2>&1 || true
   kubectl delete --ignore-not-found -f "${monitoring_crds[0]}" -f "${monitoring_crds[1]}" >/dev/null 2>&1 || true
+  rm -rf "$tmp"
 }
 trap cleanup EXIT
 kubectl apply --server-side -f "${monitoring_crds[0]}" -f "${monitoring_crds[1]}" >/dev/null
@@ -138,5 +144,33 @@ quiet "$helm" uninstall myi --namespace "$RELEASE_NS" --wait
 kubectl -n "$RELEASE_NS" get deployment myi-mysqlinstance-operator >/dev/null 2>&1 && fail "the Deployment survived helm uninstall"
 kubectl -n "$RELEASE_NS" get myi shop >/dev/null || fail "helm uninstall took the MySQLInstance (and so the CRD) with it"
 ok "uninstalled: the operator is gone, the CRD and the MySQLInstance stay"
+
+step "single-namespace RBAC is enough: the operator under that ServiceAccount's token, as the Deployment runs it"
+operator=${MYI_OPERATOR_BIN:-target/debug/mysqlinstance-operator}
+if [ ! -x "$operator" ]; then
+  printf 'SKIP  no operator binary at %s (cargo build, or set MYI_OPERATOR_BIN)\n' "$operator"
+else
+  quiet "$helm" install myi "$CHART" --namespace "$RELEASE_NS" --values tests/chart/values/single-namespace.yaml \
+    --set replicas=1
+  kubectl config view --raw --minify -o json | python3 -c '
+import json, sys
+config = json.load(sys.stdin)
+config["users"][0]["user"] = {"token": sys.argv[1]}
+json.dump(config, sys.stdout)' "$(kubectl -n "$RELEASE_NS" create token myi-mysqlinstance-operator)" >"$tmp/kubeconfig"
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  KUBECONFIG=$tmp/kubeconfig METRICS_ADDRESS=127.0.0.1:$port WATCH_NAMESPACE=$WATCHED_NS LEADER_ELECTION=true \
+    LEADER_ELECTION_NAMESPACE=$RELEASE_NS LEADER_ELECTION_LEASE=mysqlinstance-operator POD_NAME=chart-check \
+    "$operator" run >"$tmp/operator.log" 2>&1 &
+  operator_pid=$!
+  kubectl -n "$WATCHED_NS" apply -f examples/basic.yaml >/dev/null
+  if ! kubectl -n "$WATCHED_NS" wait --for=jsonpath='{.status.phase}'=Ready --timeout=90s myi/shop >/dev/null; then
+    tail -20 "$tmp/operator.log"
+    fail "examples/basic.yaml did not become Ready under the single-namespace RBAC"
+  fi
+  ! grep -i forbidden "$tmp/operator.log" || fail "the operator was refused something (above)"
+  ok "examples/basic.yaml is Ready in $WATCHED_NS, reconciled with only the Role there and the Lease Role"
+  # Deleted while the operator runs, so that whatever it has to do on deletion is done before it stops.
+  kubectl -n "$WATCHED_NS" delete myi shop --timeout=60s >/dev/null
+fi
 
 printf '\nchart checks passed in %ss\n' "$(( $(date +%s) - start ))"
