@@ -29,6 +29,7 @@ fail() { printf 'FAIL  %s\n' "$*" >&2; exit 1; }
 # quiet CMD...: run CMD, show its output only when it fails (helm --wait also logs watch noise on stderr).
 quiet() { local out; out=$("$@" 2>&1) || { echo "$out"; fail "$*"; }; }
 
+# shellcheck disable=SC2016 # the command to run, not to expand
 [ -n "${KUBECONFIG:-}" ] || fail 'KUBECONFIG is not set: start a cluster and eval "$(tests/cluster/cluster.sh env DIR)"'
 helm=$(tests/chart/install-helm.sh | tail -1)
 
@@ -105,7 +106,7 @@ refuse replica --set replica=2
 
 step "kubectl apply --dry-run=server (Kubernetes $(kubectl version | sed -n 's/^Server Version: //p') at $(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}'))"
 kubectl get crd mysqlinstances.mysqlinstance.io >/dev/null 2>&1 && fail "the cluster already has the MySQLInstance CRD: run this on a fresh cluster"
-crd_dir="$(GOFLAGS= GOWORK=off go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" |
+crd_dir="$(GOFLAGS='' GOWORK=off go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" |
   sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')/example/prometheus-operator-crd"
 monitoring_crds=("$crd_dir/monitoring.coreos.com_servicemonitors.yaml" "$crd_dir/monitoring.coreos.com_prometheusrules.yaml")
 tmp=$(mktemp -d)

@@ -9,7 +9,7 @@ source "$here/versions.env"
 CACHE=${MYI_CACHE:-$HOME/.cache/mysqlinstance-operator}
 OUT="$CACHE/bin/helm-$HELM_VERSION"
 # GOTOOLCHAIN=local: never download a toolchain (only the module proxy is reachable); the installed Go must do.
-export GOTOOLCHAIN=local GOWORK=off GOFLAGS= CGO_ENABLED=0 GOBIN="$OUT"
+export GOTOOLCHAIN=local GOWORK=off GOFLAGS='' CGO_ENABLED=0 GOBIN="$OUT"
 
 log() { printf '[install-helm] %s\n' "$*" >&2; }
 
