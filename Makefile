@@ -1,5 +1,5 @@
 # The two entry points on a fresh machine: `make demo` and `make test`.
-.PHONY: demo test lint crd
+.PHONY: demo test lint crd deploy
 
 demo:
 	bash scripts/demo.sh
@@ -13,3 +13,7 @@ lint:
 
 crd:
 	cargo run --quiet -- crd > crds/mysqlinstances.mysqlinstance.io.yaml
+
+# The chart's copies of the CRD and the alert rules, and deploy/operator.yaml rendered from the chart.
+deploy:
+	bash tests/chart/generate.sh

@@ -2,7 +2,7 @@
 # Every test: unit, property and golden tests; the in-pod subcommands against a real MariaDB; end-to-end tests
 # on a fresh local control plane with kwok nodes; backup round trips against real MariaDB and S3; end-to-end
 # tests on a real node (kubelet, containerd, runc) running the images built here; the Dockerfile checked against
-# the operator image; Prometheus rule and dashboard checks. Installs what it needs.
+# the operator image; the Helm chart; Prometheus rule and dashboard checks. Installs what it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
@@ -22,6 +22,9 @@ step "Building the local control plane and the real node (cached after the first
 tests/cluster/build.sh >/dev/null
 tests/cluster/build.sh --real >/dev/null
 
+step "Building Helm for the chart checks (Go module proxy, cached)"
+tests/chart/install-helm.sh >/dev/null
+
 step "Building the images (pause, MariaDB from Debian, the operator's static binary; cached by input hash)"
 tests/images/build.sh pause >/dev/null
 # The pause image is loaded by the cluster itself; these are the workloads'.
@@ -38,6 +41,9 @@ real=$(mktemp -u -d /tmp/myi-test-real.XXXXXX)
 trap 'tests/cluster/cluster.sh down "$dir" >/dev/null 2>&1 || true; tests/cluster/cluster.sh down "$real" >/dev/null 2>&1 || true' EXIT
 step "Starting the local control plane (kwok nodes)"
 tests/cluster/cluster.sh up "$dir"
+
+step "Helm chart: lint, drift against crds/ and deploy/, schema, server-side dry run"
+(eval "$(tests/cluster/cluster.sh env "$dir")" && tests/chart/check.sh)
 
 step "cargo test (unit, property, golden, in-pod subcommands, end-to-end on kwok, backup)"
 (eval "$(tests/cluster/cluster.sh env "$dir")" && cargo test --lib --bins --test instance --test e2e --test backup)
