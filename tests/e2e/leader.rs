@@ -39,8 +39,9 @@ async fn only_the_lease_holder_writes_and_the_standby_takes_over_when_it_is_kill
     let run = format!("{:x}", std::process::id());
     let (first, second) = (format!("first-{run}"), format!("second-{run}"));
     let mut env = TestEnv::with_env("leader", replica_env(&first)).await;
-    env.wait_metric("mysqlinstance_leader", &[], "1 (the first replica is elected)", |v| {
-        v == 1.0
+    wait_for("the first replica is elected", Duration::from_secs(30), || async {
+        let scrape = env.try_metrics().await?;
+        (try_metric_value(&scrape, "mysqlinstance_leader", &[])? == 1.0).then_some(())
     })
     .await;
     let standby = env.start_replica("standby", &replica_env(&second));

@@ -41,6 +41,7 @@ CONTRACT = {
     "mysqlinstance_phase_transitions_total": ("counter", ["from", "to"]),
     "mysqlinstance_api_writes_total": ("counter", ["kind", "operation"]),
     "mysqlinstance_watch_errors_total": ("counter", []),
+    "mysqlinstance_leader": ("gauge", []),
     "mysqlinstance_status_condition": ("gauge", ["namespace", "mysqlinstance", "type", "status"]),
     "mysqlinstance_info": ("gauge", ["namespace", "mysqlinstance", "version", "phase"]),
     "mysqlinstance_backup_last_success_timestamp_seconds": ("gauge", ["namespace", "mysqlinstance"]),
