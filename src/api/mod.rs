@@ -11,6 +11,10 @@ use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use serde::{Deserialize, Serialize};
 use strum::{Display, EnumIter, EnumString, IntoStaticStr};
 
+/// The longest instance name: the backup CronJob `NAME-backup` may have at most 52 characters, so that the
+/// names of its Jobs, which get an 11-character suffix, stay valid label values.
+pub const MAX_NAME_LENGTH: usize = 45;
+
 /// A MySQL database managed by the operator: a StatefulSet with persistent storage, a Service,
 /// generated credentials and, when enabled, scheduled backups.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -29,6 +33,7 @@ use strum::{Display, EnumIter, EnumString, IntoStaticStr};
     printcolumn = r#"{"name":"Last Backup","type":"date","jsonPath":".status.lastBackup.completedAt","description":"When the newest successful backup completed"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
+#[kube(validation = Rule::new(format!("self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= {MAX_NAME_LENGTH}")).message(format!("metadata.name must be at most {MAX_NAME_LENGTH} characters of lowercase letters, digits and '-', starting with a letter: the operator names its children after it (the Services NAME and NAME-headless, the CronJob NAME-backup, whose Jobs get a suffix); pick a shorter name").as_str()))]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.engine == 'MariaDB' ? self.version in ['10.11', '11.4'] : self.version in ['8.0', '8.4']").message("version does not belong to the engine: MySQL runs 8.0 or 8.4, MariaDB runs 10.11 or 11.4; set spec.version (and spec.engine: MariaDB for MariaDB)"))]
 #[x_kube(validation = Rule::new("self.engine == oldSelf.engine").message("engine is immutable: create a new instance of the other engine and restore a backup into it"))]
@@ -113,6 +118,12 @@ fn limit_config_values(schema: &mut schemars::Schema) {
         "additionalProperties".to_owned(),
         serde_json::json!({"type": "string", "maxLength": 1024}),
     );
+}
+
+/// Kubernetes knows the integer formats int32 and int64 only (the apiserver warns on schemars' uint32); the
+/// CEL rule keeps the value positive.
+fn int32_format(schema: &mut schemars::Schema) {
+    schema.insert("format".to_owned(), serde_json::json!("int32"));
 }
 
 fn default_replicas() -> i32 {
@@ -252,6 +263,7 @@ pub struct RetentionSpec {
     /// Keep at least the newest N complete backups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self >= 1").message("retention.keepLast must be at least 1: the newest backup is always kept"))]
+    #[schemars(transform = int32_format)]
     pub keep_last: Option<u32>,
 
     /// Keep backups younger than this duration, such as `7d`, `36h` or `90m`.

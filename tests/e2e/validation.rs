@@ -137,6 +137,22 @@ async fn invalid_specs_and_forbidden_edits_are_refused_by_the_apiserver_with_the
             "version does not belong to the engine",
         ),
         (
+            // 46 characters: one more than the children's names allow.
+            "name-456789-123456789-123456789-123456789-1234",
+            valid.clone(),
+            "metadata.name must be at most 45 characters",
+        ),
+        (
+            "db.prod",
+            valid.clone(),
+            "metadata.name must be at most 45 characters of lowercase letters, digits and '-'",
+        ),
+        (
+            "1db",
+            valid.clone(),
+            "starting with a letter",
+        ),
+        (
             "reserved-config",
             with(&valid, "/config", json!({"datadir": "/elsewhere"})),
             "config may not set datadir, socket, port or pid-file",
