@@ -18,8 +18,33 @@ use crate::decide::{Children, CredentialsStep, Step, VolumeGrowth};
 use crate::error::{Error, Result};
 use crate::resources::{self, Credentials};
 
-/// Writes `children` of `instance`. Returns how many writes it made.
-pub async fn children(ctx: &Context, instance: &MySQLInstance, namespace: &str, children: Children) -> Result<usize> {
+/// A child the API refused or could not take; the other children were still written.
+#[derive(Debug)]
+pub struct ChildFailure {
+    /// Kind and name, such as `PersistentVolumeClaim data-shop-0`.
+    pub child: String,
+    pub error: Error,
+}
+
+/// What applying the children did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub writes: usize,
+    pub failures: Vec<ChildFailure>,
+}
+
+impl Applied {
+    fn settle(&mut self, child: String, result: Result<usize>) {
+        match result {
+            Ok(writes) => self.writes += writes,
+            Err(error) => self.failures.push(ChildFailure { child, error }),
+        }
+    }
+}
+
+/// Writes `children` of `instance`. A child that fails does not stop the others: one refused resize or a
+/// quota must not leave the rest of the instance unreconciled.
+pub async fn children(ctx: &Context, instance: &MySQLInstance, namespace: &str, children: Children) -> Applied {
     // No `..`: a new kind of child does not compile until it is applied here.
     let Children {
         credentials,
@@ -33,16 +58,31 @@ pub async fn children(ctx: &Context, instance: &MySQLInstance, namespace: &str, 
         backup_cronjob,
     } = children;
     let writer = Writer { ctx, namespace };
-    let mut writes = writer.credentials(instance, credentials).await?;
-    writes += writer.step(config_map).await?;
-    writes += writer.step(headless_service).await?;
-    writes += writer.step(service).await?;
-    writes += writer.step(statefulset).await?;
-    writes += writer.grow(data_volume_growth).await?;
-    writes += writer.step(backup_volume).await?;
-    writes += writer.step(restore_job).await?;
-    writes += writer.step(backup_cronjob).await?;
-    Ok(writes)
+    let mut applied = Applied::default();
+    let secret = format!("Secret {}", resources::credentials_secret_name(instance));
+    applied.settle(secret, writer.credentials(instance, credentials).await);
+    applied.settle(label(&config_map), writer.step(config_map).await);
+    applied.settle(label(&headless_service), writer.step(headless_service).await);
+    applied.settle(label(&service), writer.step(service).await);
+    applied.settle(label(&statefulset), writer.step(statefulset).await);
+    for growth in data_volume_growth {
+        let claim = format!("{} {}", PersistentVolumeClaim::kind(&()), growth.claim);
+        applied.settle(claim, writer.grow(growth).await);
+    }
+    applied.settle(label(&backup_volume), writer.step(backup_volume).await);
+    applied.settle(label(&restore_job), writer.step(restore_job).await);
+    applied.settle(label(&backup_cronjob), writer.step(backup_cronjob).await);
+    applied
+}
+
+/// `Kind name` of the child a step writes.
+fn label<K: Resource<DynamicType = ()>>(step: &Step<K>) -> String {
+    let name = match step {
+        Step::InLine => None,
+        Step::Apply(object) => object.meta().name.as_deref(),
+        Step::Delete(name) => Some(name.as_str()),
+    };
+    format!("{} {}", K::kind(&()), name.unwrap_or_default())
 }
 
 struct Writer<'a> {
@@ -116,18 +156,13 @@ impl Writer<'_> {
         }
     }
 
-    /// Requests a larger size on data volumes.
-    async fn grow(&self, growth: Vec<VolumeGrowth>) -> Result<usize> {
-        let claims: Api<PersistentVolumeClaim> = self.api();
-        let mut writes = 0;
-        for VolumeGrowth { claim, size } in growth {
-            let patch = json!({ "spec": { "resources": { "requests": { "storage": size } } } });
-            claims
-                .patch(&claim, &PatchParams::default(), &Patch::Merge(&patch))
-                .await?;
-            writes += self.count::<PersistentVolumeClaim>("patch", &claim);
-        }
-        Ok(writes)
+    /// Requests a larger size on a data volume.
+    async fn grow(&self, VolumeGrowth { claim, size }: VolumeGrowth) -> Result<usize> {
+        let patch = json!({ "spec": { "resources": { "requests": { "storage": size } } } });
+        self.api::<PersistentVolumeClaim>()
+            .patch(&claim, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        Ok(self.count::<PersistentVolumeClaim>("patch", &claim))
     }
 }
 

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
@@ -12,8 +12,9 @@ use opentelemetry::trace::{TraceContextExt, TraceId};
 use tracing::{Instrument, field, info, info_span, warn};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use super::apply::{self, Applied, ChildFailure};
 use super::observe::observe;
-use super::{Context, RESYNC, apply};
+use super::{Context, RESYNC};
 use crate::api::{MySQLInstance, MySQLInstanceStatus};
 use crate::decide::{self, EventKind, Plan, PlannedEvent};
 use crate::error::{Error, Result};
@@ -50,14 +51,14 @@ pub async fn reconcile(instance: Arc<MySQLInstance>, ctx: Arc<Context>) -> Resul
             ctx.forget_failures(&instance);
             Ok(Action::requeue(RESYNC))
         }
-        Err(Failure { planned_status, error }) => {
-            let reason = error.category().as_str();
-            span.in_scope(|| warn!(category = reason, %error, "reconcile failed"));
+        Err(failure) => {
+            let reason = failure.error.category().as_str();
+            span.in_scope(|| {
+                warn!(category = reason, error = %failure.error, failed_children = failure.children.len(), "reconcile failed");
+            });
             ctx.metrics.reconcile_errors.with_label_values(&[reason]).inc();
-            report_failure(&ctx, &instance, planned_status, &error)
-                .instrument(span)
-                .await;
-            Err(error)
+            report_failure(&ctx, &instance, &failure).instrument(span).await;
+            Err(failure.error)
         }
     }
 }
@@ -65,7 +66,10 @@ pub async fn reconcile(instance: Arc<MySQLInstance>, ctx: Arc<Context>) -> Resul
 /// A failed reconcile, with the status it had planned to write (if it got that far).
 struct Failure {
     planned_status: Option<MySQLInstanceStatus>,
+    /// What the retry policy and the metric go by.
     error: Error,
+    /// One `(reason, note)` per child that failed, when that is what went wrong (the others were applied).
+    children: Vec<(&'static str, String)>,
 }
 
 impl From<Error> for Failure {
@@ -73,6 +77,34 @@ impl From<Error> for Failure {
         Self {
             planned_status: None,
             error,
+            children: Vec::new(),
+        }
+    }
+}
+
+impl Failure {
+    /// The failure of a reconcile in which `failures` children failed; `None` when none did. Its error is one
+    /// worth retrying when there is one, so a transient failure of one child is not left waiting behind a
+    /// refusal of another.
+    fn of_children(planned_status: Option<MySQLInstanceStatus>, mut failures: Vec<ChildFailure>) -> Option<Self> {
+        let children = failures
+            .iter()
+            .map(|f| (f.error.category().as_str(), format!("{}: {}", f.child, f.error)))
+            .collect();
+        let retried = failures.iter().position(|f| !f.error.is_terminal()).unwrap_or(0);
+        (!failures.is_empty()).then(|| Self {
+            planned_status,
+            error: failures.swap_remove(retried).error,
+            children,
+        })
+    }
+
+    /// The reason and message of the Synced condition, and the Events: one per failed child, or the error.
+    fn notes(&self) -> Vec<(&'static str, String)> {
+        if self.children.is_empty() {
+            vec![(self.error.category().as_str(), self.error.to_string())]
+        } else {
+            self.children.clone()
         }
     }
 }
@@ -95,18 +127,12 @@ async fn reconcile_instance(instance: &MySQLInstance, ctx: &Context) -> Result<(
     } = info_span!("decide").in_scope(|| decide::decide(instance, &world, &ctx.settings, &now))?;
     span.record("phase", field::display(transition.to));
 
-    let mut writes = match apply::children(ctx, instance, &namespace, children)
+    let Applied { mut writes, failures } = apply::children(ctx, instance, &namespace, children)
         .instrument(info_span!("apply"))
-        .await
-    {
-        Ok(writes) => writes,
-        Err(error) => {
-            return Err(Failure {
-                planned_status: status,
-                error,
-            });
-        }
-    };
+        .await;
+    if let Some(failure) = Failure::of_children(status.clone(), failures) {
+        return Err(failure);
+    }
     if let Some(status) = &status {
         writes += apply::status(ctx, instance, &namespace, status)
             .instrument(info_span!("status"))
@@ -125,20 +151,40 @@ async fn reconcile_instance(instance: &MySQLInstance, ctx: &Context) -> Result<(
     Ok(())
 }
 
-/// Shows the failure on the instance: `Synced=False` with the error's category, and a Warning Event.
-async fn report_failure(ctx: &Context, instance: &MySQLInstance, planned: Option<MySQLInstanceStatus>, error: &Error) {
-    let reason = error.category().as_str();
+/// Shows the failure on the instance: `Synced=False` with the error's category and every failed child in its
+/// message (and `Progressing=False` when retrying cannot help), and a Warning Event per failure.
+async fn report_failure(ctx: &Context, instance: &MySQLInstance, failure: &Failure) {
+    let notes = failure.notes();
+    let reason = failure.error.category().as_str();
     if let Some(namespace) = instance.namespace() {
         let now = Time(Timestamp::now());
-        let status = decide::status::after_failure(instance, planned, reason, error.to_string(), &now);
+        let message = notes
+            .iter()
+            .map(|(_, note)| note.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let status = decide::status::after_failure(
+            instance,
+            failure.planned_status.clone(),
+            reason,
+            message,
+            failure.error.is_terminal(),
+            &now,
+        );
         if instance.status.as_ref() != Some(&status)
             && let Err(status_error) = apply::status(ctx, instance, &namespace, &status).await
         {
             warn!(error = %status_error, "could not show the failure in the status");
         }
     }
-    let event = PlannedEvent::new(EventKind::Warning, reason, "Reconcile", error.to_string());
-    publish(ctx, instance, event).await;
+    for (reason, note) in notes {
+        publish(
+            ctx,
+            instance,
+            PlannedEvent::new(EventKind::Warning, reason, "Reconcile", note),
+        )
+        .await;
+    }
 }
 
 /// Events are best effort: failing to publish one must not fail the reconcile.

@@ -19,7 +19,7 @@ use super::{Caches, Context, RESYNC, error_policy, reconcile::reconcile};
 use crate::api::MySQLInstance;
 use crate::decide::tests::{plain, settings};
 use crate::decide::{self, World};
-use crate::error::ErrorCategory;
+use crate::error::{Error, ErrorCategory};
 use crate::resources::{self, Credentials};
 use crate::telemetry::metrics::Metrics;
 
@@ -308,6 +308,114 @@ async fn api_errors_give_their_condition_event_metric_and_requeue() {
             "HTTP {code}"
         );
     }
+}
+
+/// The first reconcile of a plain instance, with the writes of the children named in `refused` answered by
+/// their status code.
+async fn with_refused_children(refused: &'static [(&'static str, u16)]) -> (Scenario, MySQLInstance, Error) {
+    let rule = move |request: &Recorded| {
+        let refusal = refused
+            .iter()
+            .find(|(path, _)| request.method == "PATCH" && request.path.ends_with(path));
+        match refusal {
+            Some((_, code)) => {
+                let status = StatusCode::from_u16(*code).expect("status code");
+                (status, status_body(*code, "Refused"))
+            }
+            None => accept_everything(request),
+        }
+    };
+    let scenario = Scenario::new(&World::default(), rule);
+    let instance = plain();
+    let error = scenario.reconcile(&instance).await.expect_err("a child fails");
+    (scenario, instance, error)
+}
+
+fn condition(status_write: &Recorded, type_: &str) -> (String, String, String) {
+    let conditions = status_write.body["status"]["conditions"]
+        .as_array()
+        .expect("conditions");
+    let found = conditions.iter().find(|c| c["type"] == type_).expect("condition");
+    let text = |key: &str| found[key].as_str().unwrap_or_default().to_owned();
+    (text("status"), text("reason"), text("message"))
+}
+
+#[tokio::test]
+async fn a_refused_child_is_named_in_the_status_while_the_others_are_still_applied() {
+    let (scenario, instance, error) = with_refused_children(&[("/services/shop", 422)]).await;
+    let lines = scenario.lines();
+    let refused = lines
+        .iter()
+        .position(|l| l == &format!("PATCH {NS}/services/shop"))
+        .expect("the Service was tried");
+    let statefulset = lines
+        .iter()
+        .position(|l| l == &format!("PATCH {APPS}/statefulsets/shop"))
+        .expect("the StatefulSet is applied after the refused Service");
+    assert!(statefulset > refused);
+    let requests = scenario.requests();
+    let status = requests
+        .iter()
+        .find(|r| r.path.ends_with("/shop/status"))
+        .expect("the failure is shown in the status");
+    let (synced, reason, message) = condition(status, "Synced");
+    assert_eq!((synced.as_str(), reason.as_str()), ("False", "ApiRejected"));
+    assert!(message.starts_with("Service shop: "), "{message}");
+    // Retrying cannot help a refusal: the instance says it is not progressing, and waits for a change.
+    let (progressing, reason, _) = condition(status, "Progressing");
+    assert_eq!((progressing.as_str(), reason.as_str()), ("False", "ApiRejected"));
+    assert_eq!(
+        error_policy(Arc::new(instance), &error, scenario.ctx.clone()),
+        Action::await_change()
+    );
+    let warnings: Vec<&Recorded> = requests
+        .iter()
+        .filter(|r| r.path == EVENTS && r.body["type"] == "Warning")
+        .collect();
+    assert_eq!(warnings.len(), 1);
+    assert!(
+        warnings[0].body["note"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("Service shop: "))
+    );
+}
+
+#[tokio::test]
+async fn with_a_refused_and_a_failing_child_each_is_reported_and_the_transient_one_is_retried() {
+    let (scenario, instance, error) =
+        with_refused_children(&[("/services/shop", 422), ("/statefulsets/shop", 500)]).await;
+    assert_eq!(
+        error.category(),
+        ErrorCategory::ApiUnavailable,
+        "the one worth retrying"
+    );
+    let requests = scenario.requests();
+    let status = requests
+        .iter()
+        .find(|r| r.path.ends_with("/shop/status"))
+        .expect("status");
+    let (_, reason, message) = condition(status, "Synced");
+    assert_eq!(reason, "ApiUnavailable");
+    assert!(
+        message.contains("Service shop: ") && message.contains("StatefulSet shop: "),
+        "{message}"
+    );
+    let (progressing, _, _) = condition(status, "Progressing");
+    assert_eq!(progressing, "True", "still provisioning: a retry may help");
+    let reasons: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.path == EVENTS && r.body["type"] == "Warning")
+        .filter_map(|r| r.body["reason"].as_str())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["ApiRejected", "ApiUnavailable"],
+        "one Warning Event per child"
+    );
+    assert_eq!(
+        error_policy(Arc::new(instance), &error, scenario.ctx.clone()),
+        Action::requeue(Duration::from_secs(1))
+    );
 }
 
 #[tokio::test]

@@ -36,17 +36,29 @@ pub fn desired(
 }
 
 /// The status to show after a failed reconcile: `planned` (or the stored status when nothing was planned)
-/// with `Synced=False` naming the error's category and message.
+/// with `Synced=False` naming the error's category and message. A `terminal` failure (the API refuses what
+/// the spec asks for; retrying cannot help) also stops `Progressing`, so the instance does not look as if it
+/// were getting somewhere.
 pub fn after_failure(
     instance: &MySQLInstance,
     planned: Option<MySQLInstanceStatus>,
     reason: &str,
     message: String,
+    terminal: bool,
     now: &Time,
 ) -> MySQLInstanceStatus {
     let stored = instance.status.clone().unwrap_or_default();
     let mut status = planned.unwrap_or_else(|| stored.clone());
     status.phase.get_or_insert(Phase::Pending);
+    if terminal {
+        conditions::replace(
+            &mut status.conditions,
+            &stored.conditions,
+            conditions::stalled(reason, message.clone()),
+            instance.metadata.generation,
+            now,
+        );
+    }
     conditions::replace(
         &mut status.conditions,
         &stored.conditions,

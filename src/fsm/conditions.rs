@@ -148,6 +148,17 @@ pub fn sync_failed(reason: &str, message: String) -> Desired {
     }
 }
 
+/// `Progressing=False`: the operator cannot get the instance further until the spec (or something it
+/// names) changes.
+pub fn stalled(reason: &str, message: String) -> Desired {
+    Desired {
+        type_: ConditionType::Progressing,
+        status: Status::False,
+        reason: reason.to_owned(),
+        message,
+    }
+}
+
 /// Puts `desired` in place of the condition of its type in `conditions`, keeping the transition time of
 /// `previous` (the stored conditions) when the status did not flip.
 pub fn replace(

@@ -1,18 +1,21 @@
-//! Children are recreated when deleted, config and storage edits reach them, and an unchanged instance and its
-//! children are not rewritten.
+//! Children are recreated when deleted, config and storage edits reach them, an unchanged instance and its
+//! children are not rewritten, and a child the API refuses is named on the instance while the rest is applied.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, ResourceQuota, Secret, Service};
 use kube::ResourceExt;
-use kube::api::{Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use mysqlinstance_operator::api::{MySQLInstance, Phase};
 use serde_json::json;
 
 use crate::lifecycle::plain_spec;
-use crate::support::{TestEnv, assert_no_series, delete_and_wait, metric_value, try_metric_value, wait_for};
+use crate::support::{
+    TestEnv, assert_no_series, delete_and_wait, metric_value, try_metric_value, wait_event, wait_for,
+};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -185,4 +188,102 @@ async fn an_unchanged_instance_and_its_children_are_not_rewritten_across_operato
     // An apply that changes nothing keeps the resourceVersion, so the versions alone cannot see it: the
     // operator's own count of writes must have no series at all since its last start.
     assert_no_series(&metrics, "mysqlinstance_api_writes_total", &[]);
+}
+
+#[tokio::test]
+async fn a_child_refused_by_a_quota_is_named_on_the_instance_while_the_rest_reaches_ready() {
+    let env = TestEnv::new("quota").await;
+    let quotas = env.api::<ResourceQuota>();
+    let no_cronjobs: ResourceQuota = serde_json::from_value(
+        json!({"metadata": {"name": "no-cronjobs"}, "spec": {"hard": {"count/cronjobs.batch": "0"}}}),
+    )
+    .expect("quota");
+    quotas
+        .create(&PostParams::default(), &no_cronjobs)
+        .await
+        .expect("quota created");
+    env.create_instance(
+        "db",
+        json!({"storage": {"size": "1Gi"}, "backup": {"enabled": true, "schedule": "0 3 * * *", "destination": {"pvc": {"size": "1Gi"}}}}),
+    )
+    .await;
+    // The CronJob is refused; the StatefulSet, Services and volumes are not held back by it.
+    let instance = env.wait_phase("db", Phase::Ready, READY_TIMEOUT).await;
+    let synced = wait_for("Synced=False naming the CronJob", Duration::from_secs(30), || async {
+        let instance = env.api::<MySQLInstance>().get("db").await.ok()?;
+        let conditions = instance.status?.conditions;
+        conditions
+            .into_iter()
+            .find(|c| c.type_ == "Synced" && c.status == "False" && c.message.starts_with("CronJob db-backup: "))
+    })
+    .await;
+    assert_eq!(synced.reason, "ApiForbidden", "{}", synced.message);
+    assert!(synced.message.contains("exceeded quota"), "{}", synced.message);
+    assert!(instance.status.is_some());
+    wait_event(&env, "db", "Warning", "ApiForbidden").await;
+
+    quotas
+        .delete("no-cronjobs", &DeleteParams::default())
+        .await
+        .expect("quota deleted");
+    // The retry (backoff of seconds) creates it, and Synced turns True.
+    wait_for(
+        "the CronJob once the quota is gone",
+        Duration::from_secs(60),
+        || async { env.api::<CronJob>().get_opt("db-backup").await.ok()? },
+    )
+    .await;
+    wait_for("Synced=True", Duration::from_secs(30), || async {
+        let instance = env.api::<MySQLInstance>().get("db").await.ok()?;
+        instance
+            .status?
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Synced" && c.status == "True")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_spec_the_api_refuses_stops_progressing_with_the_reason_until_it_is_fixed() {
+    let env = TestEnv::new("unapplicable").await;
+    // Valid for the CRD, refused by the apiserver in the StatefulSet: a request above its limit.
+    env.create_instance(
+        "db",
+        json!({"storage": {"size": "1Gi"}, "resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}}),
+    )
+    .await;
+    let stalled = wait_for("Progressing=False", Duration::from_secs(30), || async {
+        let instance = env.api::<MySQLInstance>().get("db").await.ok()?;
+        instance
+            .status?
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Progressing" && c.status == "False")
+    })
+    .await;
+    assert_eq!(stalled.reason, "ApiRejected", "{}", stalled.message);
+    assert!(stalled.message.starts_with("StatefulSet db: "), "{}", stalled.message);
+    wait_event(&env, "db", "Warning", "ApiRejected").await;
+    // Not retried in a loop: the refusal waits for a change of the spec.
+    let errors = |scrape: &str| {
+        try_metric_value(
+            scrape,
+            "mysqlinstance_reconcile_errors_total",
+            &[("reason", "ApiRejected")],
+        )
+    };
+    let before = errors(&env.metrics().await).expect("the refusal is counted");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(errors(&env.metrics().await), Some(before), "no retry without a change");
+
+    env.api::<MySQLInstance>()
+        .patch(
+            "db",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"resources": {"requests": {"cpu": "500m"}}}})),
+        )
+        .await
+        .expect("spec fixed");
+    env.wait_phase("db", Phase::Ready, READY_TIMEOUT).await;
 }

@@ -147,11 +147,7 @@ async fn invalid_specs_and_forbidden_edits_are_refused_by_the_apiserver_with_the
             valid.clone(),
             "metadata.name must be at most 45 characters of lowercase letters, digits and '-'",
         ),
-        (
-            "1db",
-            valid.clone(),
-            "starting with a letter",
-        ),
+        ("1db", valid.clone(), "starting with a letter"),
         (
             "reserved-config",
             with(&valid, "/config", json!({"datadir": "/elsewhere"})),
