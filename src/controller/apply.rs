@@ -3,8 +3,8 @@
 
 use std::fmt::Debug;
 
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use k8s_openapi::{ByteString, NamespaceResourceScope};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
@@ -16,7 +16,7 @@ use super::{Context, FIELD_MANAGER};
 use crate::api::{MySQLInstance, MySQLInstanceStatus};
 use crate::decide::{Children, CredentialsStep, Step, VolumeGrowth};
 use crate::error::{Error, Result};
-use crate::resources::{self, Credentials};
+use crate::resources::{self, Credentials, credential_keys};
 
 /// A child the API refused or could not take; the other children were still written.
 #[derive(Debug)]
@@ -127,32 +127,85 @@ impl Writer<'_> {
         }
     }
 
-    /// Creates the credentials Secret with fresh passwords (never overwriting one), or sets its owners.
+    /// Creates the root and application Secrets with fresh passwords (never overwriting one), splits an
+    /// application Secret made before the root Secret existed, or sets both Secrets' owners.
     async fn credentials(&self, instance: &MySQLInstance, step: CredentialsStep) -> Result<usize> {
         let secrets: Api<Secret> = self.api();
         let name = resources::credentials_secret_name(instance);
+        let root_name = resources::root_secret_name(instance);
         match step {
             CredentialsStep::InLine => Ok(0),
             CredentialsStep::Create { root_password } => {
-                let secret = resources::credentials_secret(instance, &Credentials::generate(root_password)?);
-                let params = PostParams {
-                    field_manager: Some(FIELD_MANAGER.to_owned()),
-                    ..PostParams::default()
-                };
-                match secrets.create(&params, &secret).await {
-                    Ok(_) => Ok(self.count::<Secret>("create", &name)),
-                    // Someone created it between our read and our write: theirs stands, ours is dropped.
-                    Err(kube::Error::Api(status)) if status.code == 409 => Ok(0),
-                    Err(error) => Err(error.into()),
-                }
+                let credentials = Credentials::generate(root_password)?;
+                // The root Secret first: an application Secret never exists without it.
+                let writes = self
+                    .create_kept(&resources::root_secret(instance, &credentials))
+                    .await?;
+                Ok(writes
+                    + self
+                        .create_kept(&resources::credentials_secret(instance, &credentials))
+                        .await?)
             }
-            CredentialsStep::SetOwners(owners) => {
-                let patch = json!({ "metadata": { "ownerReferences": owners } });
+            CredentialsStep::Split(credentials) => {
+                let root = resources::root_secret(instance, &credentials);
+                if self.create_kept(&root).await? == 0 {
+                    // It exists: the move may only go on if it holds the same root password.
+                    let existing = secrets.get(&root_name).await?;
+                    let same = existing
+                        .data
+                        .as_ref()
+                        .and_then(|d| d.get(credential_keys::ROOT_PASSWORD))
+                        == root.data.as_ref().and_then(|d| d.get(credential_keys::ROOT_PASSWORD));
+                    if !same {
+                        return Err(Error::RootPasswordUnavailable(format!(
+                            "Secret {root_name} exists with another root password than Secret {name}, which \
+                             holds the one of the data: delete {root_name} if it is not the right one"
+                        )));
+                    }
+                }
+                let mut data: serde_json::Map<String, serde_json::Value> =
+                    resources::connection_entries(instance, &credentials.user_password)
+                        .into_iter()
+                        .map(|(key, value)| (key.to_owned(), json!(ByteString(value.into_bytes()))))
+                        .collect();
+                for key in credential_keys::ROOT {
+                    data.insert((*key).to_owned(), serde_json::Value::Null);
+                }
+                let patch = json!({
+                    "metadata": { "ownerReferences": resources::credentials_ownership(instance) },
+                    "data": data,
+                });
                 secrets
                     .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                     .await?;
                 Ok(self.count::<Secret>("patch", &name))
             }
+            CredentialsStep::SetOwners(owners) => {
+                let patch = json!({ "metadata": { "ownerReferences": owners } });
+                let mut writes = 0;
+                for secret in [&root_name, &name] {
+                    secrets
+                        .patch(secret, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await?;
+                    writes += self.count::<Secret>("patch", secret);
+                }
+                Ok(writes)
+            }
+        }
+    }
+
+    /// Creates `secret` unless it exists; an existing one is kept as it is. Returns the writes made.
+    async fn create_kept(&self, secret: &Secret) -> Result<usize> {
+        let params = PostParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PostParams::default()
+        };
+        match self.api::<Secret>().create(&params, secret).await {
+            Ok(created) => Ok(self.count::<Secret>("create", &created.name_any())),
+            // Retained from an earlier instance of the same name, or created between our read and our write:
+            // it holds the passwords of the data, ours are dropped.
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(0),
+            Err(error) => Err(error.into()),
         }
     }
 

@@ -197,6 +197,7 @@ async fn the_first_reconcile_creates_exactly_the_children_in_order() {
         [
             format!("GET {NS}/secrets/shop-credentials"),
             format!("POST {NS}/secrets"),
+            format!("POST {NS}/secrets"),
             format!("PATCH {NS}/configmaps/shop-config"),
             format!("PATCH {NS}/services/shop-headless"),
             format!("PATCH {NS}/services/shop"),
@@ -205,13 +206,22 @@ async fn the_first_reconcile_creates_exactly_the_children_in_order() {
         ]
     );
     let requests = scenario.requests();
-    let secret = &requests[1].body;
+    let (root, app) = (&requests[1].body, &requests[2].body);
+    assert_eq!(root["metadata"]["name"], "shop-root", "the root Secret first");
+    assert_eq!(app["metadata"]["name"], "shop-credentials");
+    for secret in [root, app] {
+        assert_eq!(
+            secret["metadata"]["ownerReferences"],
+            Value::Null,
+            "Retain: the Secrets outlive the instance"
+        );
+    }
     assert_eq!(
-        secret["metadata"]["ownerReferences"],
+        app["data"]["root-password"],
         Value::Null,
-        "Retain: the Secret outlives the instance"
+        "applications never get the root password"
     );
-    assert_eq!(requests[6].body["status"]["phase"], "Pending");
+    assert_eq!(requests[7].body["status"]["phase"], "Pending");
     assert!(scenario.metric("mysqlinstance_api_writes_total{kind=\"StatefulSet\",operation=\"apply\"} 1"));
 }
 
@@ -230,6 +240,52 @@ async fn an_unchanged_instance_makes_no_write() {
         !rendered.contains("mysqlinstance_api_writes_total{"),
         "no write was counted"
     );
+}
+
+#[tokio::test]
+async fn an_application_secret_from_before_the_split_moves_its_root_password_without_changing_any() {
+    let (instance, world, mut secret) = in_line();
+    let credentials = Credentials {
+        root_password: "old-root".into(),
+        user_password: "old-user".into(),
+    };
+    let data = secret.data.get_or_insert_default();
+    data.insert("root-password".into(), k8s_openapi::ByteString(b"old-root".to_vec()));
+    data.insert("client.cnf".into(), k8s_openapi::ByteString(b"[client]".to_vec()));
+    data.insert("password".into(), k8s_openapi::ByteString(b"old-user".to_vec()));
+    data.remove("uri");
+    let scenario = Scenario::new(&world, with_secret(secret));
+    scenario.reconcile(&instance).await.expect("reconciled");
+    assert_eq!(
+        scenario.lines(),
+        [
+            format!("GET {NS}/secrets/shop-credentials"),
+            format!("POST {NS}/secrets"),
+            format!("PATCH {NS}/secrets/shop-credentials"),
+        ]
+    );
+    let requests = scenario.requests();
+    let root = serde_json::from_value::<Secret>(requests[1].body.clone()).expect("a Secret");
+    assert_eq!(
+        root,
+        resources::root_secret(&instance, &credentials),
+        "the old root password, moved"
+    );
+    let patch = &requests[2].body["data"];
+    assert_eq!(
+        patch["root-password"],
+        Value::Null,
+        "removed from what applications read"
+    );
+    assert_eq!(patch["client.cnf"], Value::Null);
+    let app = resources::credentials_secret(&instance, &credentials);
+    let expected = serde_json::to_value(app.data.expect("data")).expect("json");
+    for key in ["password", "uri", "jdbc-uri"] {
+        assert_eq!(
+            patch[key], expected[key],
+            "{key}: the old user password, in the new keys"
+        );
+    }
 }
 
 #[tokio::test]

@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::api::{MySQLInstance, Phase};
 use crate::error::{Error, Result};
 use crate::fsm::{self, Observed, Transition};
-use crate::resources::{self, OperatorSettings};
+use crate::resources::{self, Credentials, OperatorSettings, credential_keys};
 
 /// Decides everything one reconcile of `instance` does. `now` stamps conditions whose status flips.
 pub fn decide(instance: &MySQLInstance, world: &World, settings: &OperatorSettings, now: &Time) -> Result<Plan> {
@@ -131,12 +131,46 @@ fn credentials(instance: &MySQLInstance, world: &World) -> Result<CredentialsSte
         };
         return Ok(CredentialsStep::Create { root_password });
     };
+    if let Some(credentials) = split_credentials(existing)? {
+        return Ok(CredentialsStep::Split(credentials));
+    }
     let owners = resources::credentials_ownership(instance);
     Ok(if existing.owner_references() == owners.as_slice() {
         CredentialsStep::InLine
     } else {
         CredentialsStep::SetOwners(owners)
     })
+}
+
+/// The passwords of an application Secret made before the root Secret existed (it holds `root-password`), to
+/// move into the split; `None` for one made after.
+fn split_credentials(secret: &Secret) -> Result<Option<Credentials>> {
+    let name = secret.name_any();
+    let text = |key: &str| -> Result<Option<String>> {
+        secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .map(|value| {
+                String::from_utf8(value.0.clone()).map_err(|_| {
+                    Error::RootPasswordUnavailable(format!("key {key:?} of Secret {name} is not UTF-8 text"))
+                })
+            })
+            .transpose()
+    };
+    let Some(root_password) = text(credential_keys::ROOT_PASSWORD)? else {
+        return Ok(None);
+    };
+    let user_password = text(credential_keys::PASSWORD)?.ok_or_else(|| {
+        Error::RootPasswordUnavailable(format!(
+            "Secret {name} has a root password but no key {:?}; restore it from a copy of the Secret",
+            credential_keys::PASSWORD
+        ))
+    })?;
+    Ok(Some(Credentials {
+        root_password,
+        user_password,
+    }))
 }
 
 fn root_password(secret: Option<&Secret>, name: &str, key: &str) -> Result<String> {

@@ -8,6 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
 use crate::api::MySQLInstanceStatus;
 use crate::fsm::Transition;
+use crate::resources::Credentials;
 
 /// Everything one reconcile writes, decided before the first write.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,9 +64,13 @@ pub enum Step<K> {
 pub enum CredentialsStep {
     #[default]
     InLine,
-    /// Create the Secret with fresh random passwords, and this root password when the spec names one.
+    /// Create the root and application Secrets with fresh random passwords, and this root password when the
+    /// spec names one. A Secret that exists already is kept as it is.
     Create { root_password: Option<String> },
-    /// Set the Secret's owner references to these.
+    /// An application Secret made before the split holds the root password: move it into the root Secret,
+    /// and give the application Secret its connection URIs. No password changes.
+    Split(Credentials),
+    /// Set both Secrets' owner references to these.
     SetOwners(Vec<OwnerReference>),
 }
 

@@ -43,12 +43,11 @@ impl World {
         Observed {
             spec_error: instance.spec.validate(),
             paused: instance.spec.paused,
-            credentials_ready: self.secret.as_ref().is_some_and(|s| {
-                let data = s.data.as_ref();
-                credential_keys::REQUIRED
-                    .iter()
-                    .all(|k| data.is_some_and(|d| d.contains_key(*k)))
-            }),
+            credentials_ready: self
+                .secret
+                .as_ref()
+                .and_then(|s| s.data.as_ref())
+                .is_some_and(|data| data.contains_key(credential_keys::PASSWORD)),
             statefulset_exists: self.statefulset.is_some(),
             desired_replicas: instance.spec.replicas,
             ready_replicas: sts_status.and_then(|s| s.ready_replicas).unwrap_or(0),

@@ -1,7 +1,11 @@
-//! The credentials Secret `NAME-credentials`: generated once from the OS CSPRNG, never overwritten.
+//! The two Secrets of an instance, generated once from the OS CSPRNG and never overwritten:
+//! `NAME-credentials` is what applications get (their user, password, database, host, port and ready-made
+//! `uri` and `jdbc-uri`), `NAME-root` holds the root password, which only the server pod and its backup and
+//! restore Jobs read. Instances made before the split keep every password: their root password moves from
+//! `NAME-credentials` into `NAME-root`.
 //!
-//! It is owned by the instance only under deletionPolicy Delete: under Retain it must outlive the instance as
-//! long as the data volume does, so a recreated instance can still open its retained data.
+//! Both are owned by the instance only under deletionPolicy Delete: under Retain they must outlive the
+//! instance as long as the data volume does, so a recreated instance can still open its retained data.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,25 +14,31 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::{Resource, ResourceExt};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::metadata::{Component, child_metadata};
 use super::service::MYSQL_PORT;
-use crate::api::{DeletionPolicy, MySQLInstance};
+use crate::api::{DeletionPolicy, Engine, MySQLInstance};
 
-/// Keys of the credentials Secret.
+/// Keys of the two Secrets.
 pub mod keys {
+    /// The root Secret's.
     pub const ROOT_PASSWORD: &str = "root-password";
+    /// A MySQL option file (`[client]` user and password of root) for probes and backups, so that no
+    /// password ever appears on a command line. The root Secret's.
+    pub const CLIENT_CNF: &str = "client.cnf";
     pub const USERNAME: &str = "username";
     pub const PASSWORD: &str = "password";
     pub const DATABASE: &str = "database";
     pub const HOST: &str = "host";
     pub const PORT: &str = "port";
-    /// A MySQL option file (`[client]` user and password of root) for probes and backups, so that no
-    /// password ever appears on a command line.
-    pub const CLIENT_CNF: &str = "client.cnf";
+    /// `mysql://USER:PASSWORD@HOST:3306/DATABASE`, when the spec names a user.
+    pub const URI: &str = "uri";
+    /// `jdbc:mysql://…` or `jdbc:mariadb://…` with user and password parameters, when the spec names a user.
+    pub const JDBC_URI: &str = "jdbc-uri";
 
-    /// Keys the server and its probes cannot start without.
-    pub const REQUIRED: &[&str] = &[ROOT_PASSWORD, PASSWORD, CLIENT_CNF];
+    /// Keys of the root Secret; in the application Secret they mark an instance made before the split.
+    pub const ROOT: &[&str] = &[ROOT_PASSWORD, CLIENT_CNF];
 }
 
 /// Length of generated passwords: 32 characters from 62 give about 190 bits.
@@ -99,12 +109,17 @@ pub fn client_option_file(user: &str, password: &str) -> String {
     format!("[client]\nuser = {user}\npassword = \"{quoted}\"\n")
 }
 
-/// Name of the credentials Secret.
+/// Name of the application Secret.
 pub fn credentials_secret_name(instance: &MySQLInstance) -> String {
     format!("{}-credentials", instance.name_any())
 }
 
-/// Owner references the credentials Secret should carry under the instance's deletionPolicy.
+/// Name of the root Secret.
+pub fn root_secret_name(instance: &MySQLInstance) -> String {
+    format!("{}-root", instance.name_any())
+}
+
+/// Owner references both Secrets should carry under the instance's deletionPolicy.
 pub fn credentials_ownership(instance: &MySQLInstance) -> Vec<OwnerReference> {
     match instance.spec.deletion_policy {
         DeletionPolicy::Delete => instance.controller_owner_ref(&()).into_iter().collect(),
@@ -112,25 +127,44 @@ pub fn credentials_ownership(instance: &MySQLInstance) -> Vec<OwnerReference> {
     }
 }
 
-/// The credentials Secret. Created only when absent; never applied over an existing one.
-pub fn credentials_secret(instance: &MySQLInstance, credentials: &Credentials) -> Secret {
-    let user = instance.spec.user.clone().unwrap_or_default();
-    let client_cnf = client_option_file("root", &credentials.root_password);
-    let entries = [
-        (keys::ROOT_PASSWORD, credentials.root_password.clone()),
-        (keys::USERNAME, user),
-        (keys::PASSWORD, credentials.user_password.clone()),
-        (keys::DATABASE, instance.spec.database.clone().unwrap_or_default()),
-        (
-            keys::HOST,
-            super::endpoint(instance)
-                .trim_end_matches(&format!(":{MYSQL_PORT}"))
-                .to_owned(),
-        ),
+/// What the application Secret holds for the user's password.
+pub fn connection_entries(instance: &MySQLInstance, user_password: &str) -> Vec<(&'static str, String)> {
+    let host = super::endpoint(instance)
+        .trim_end_matches(&format!(":{MYSQL_PORT}"))
+        .to_owned();
+    let database = instance.spec.database.clone().unwrap_or_default();
+    let mut entries = vec![
+        (keys::USERNAME, instance.spec.user.clone().unwrap_or_default()),
+        (keys::PASSWORD, user_password.to_owned()),
+        (keys::DATABASE, database.clone()),
+        (keys::HOST, host.clone()),
         (keys::PORT, MYSQL_PORT.to_string()),
-        (keys::CLIENT_CNF, client_cnf),
     ];
-    let mut metadata = child_metadata(instance, credentials_secret_name(instance), Component::Database, false);
+    if let Some(user) = &instance.spec.user {
+        let (user_part, password_part) = (percent_encode(user), percent_encode(user_password));
+        let scheme = match instance.spec.engine {
+            Engine::MySQL => "mysql",
+            Engine::MariaDB => "mariadb",
+        };
+        entries.push((
+            keys::URI,
+            format!("mysql://{user_part}:{password_part}@{host}:{MYSQL_PORT}/{database}"),
+        ));
+        entries.push((
+            keys::JDBC_URI,
+            format!("jdbc:{scheme}://{host}:{MYSQL_PORT}/{database}?user={user_part}&password={password_part}"),
+        ));
+    }
+    entries
+}
+
+/// Percent-encoded for the user and password parts of a URI (every character but letters and digits).
+fn percent_encode(text: &str) -> String {
+    utf8_percent_encode(text, NON_ALPHANUMERIC).to_string()
+}
+
+fn secret(instance: &MySQLInstance, name: String, entries: Vec<(&'static str, String)>) -> Secret {
+    let mut metadata = child_metadata(instance, name, Component::Database, false);
     let ownership = credentials_ownership(instance);
     metadata.owner_references = (!ownership.is_empty()).then_some(ownership);
     Secret {
@@ -146,10 +180,55 @@ pub fn credentials_secret(instance: &MySQLInstance, credentials: &Credentials) -
     }
 }
 
+/// The application Secret. Created only when absent; never applied over an existing one.
+pub fn credentials_secret(instance: &MySQLInstance, credentials: &Credentials) -> Secret {
+    let entries = connection_entries(instance, &credentials.user_password);
+    secret(instance, credentials_secret_name(instance), entries)
+}
+
+/// The root Secret. Created only when absent; never applied over an existing one.
+pub fn root_secret(instance: &MySQLInstance, credentials: &Credentials) -> Secret {
+    let entries = vec![
+        (keys::ROOT_PASSWORD, credentials.root_password.clone()),
+        (keys::CLIENT_CNF, client_option_file("root", &credentials.root_password)),
+    ];
+    secret(instance, root_secret_name(instance), entries)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn the_application_secret_has_ready_made_uris_and_no_root_password() {
+        let instance: MySQLInstance = serde_json::from_value(serde_json::json!({
+            "apiVersion": "mysqlinstance.io/v1alpha1", "kind": "MySQLInstance",
+            "metadata": {"name": "shop", "namespace": "team-a"},
+            "spec": {"engine": "MariaDB", "version": "11.4", "storage": {"size": "1Gi"}, "user": "app", "database": "orders"},
+        }))
+        .expect("instance");
+        let entries: BTreeMap<&str, String> = connection_entries(&instance, "p@ss/w:rd").into_iter().collect();
+        assert_eq!(
+            entries[keys::URI],
+            "mysql://app:p%40ss%2Fw%3Ard@shop.team-a.svc:3306/orders"
+        );
+        assert_eq!(
+            entries[keys::JDBC_URI],
+            "jdbc:mariadb://shop.team-a.svc:3306/orders?user=app&password=p%40ss%2Fw%3Ard"
+        );
+        assert_eq!(entries[keys::PASSWORD], "p@ss/w:rd");
+        assert!(keys::ROOT.iter().all(|k| !entries.contains_key(k)));
+        let no_user = MySQLInstance {
+            spec: crate::api::MySQLInstanceSpec {
+                user: None,
+                ..instance.spec.clone()
+            },
+            ..instance
+        };
+        let entries: BTreeMap<&str, String> = connection_entries(&no_user, "x").into_iter().collect();
+        assert!(!entries.contains_key(keys::URI), "no user, no URI to connect with");
+    }
 
     #[test]
     fn passwords_are_long_random_and_alphanumeric() {

@@ -139,6 +139,7 @@ fn golden_credentials_with_fixed_passwords() {
         user_password: "user-pw".into(),
     };
     check("plain-secret", &credentials_secret(&plain(), &credentials));
+    check("plain-root-secret", &root_secret(&plain(), &credentials));
 }
 
 #[test]

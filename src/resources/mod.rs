@@ -19,8 +19,8 @@ mod golden;
 pub use backup::{backup_cronjob, backup_cronjob_name, backup_pvc, backup_pvc_name};
 pub use config::{config_map, config_map_name};
 pub use credentials::{
-    Credentials, client_option_file, credentials_ownership, credentials_secret, credentials_secret_name,
-    keys as credential_keys,
+    Credentials, client_option_file, connection_entries, credentials_ownership, credentials_secret,
+    credentials_secret_name, keys as credential_keys, root_secret, root_secret_name,
 };
 pub use metadata::{INSTANCE_LABEL, SPEC_HASH_ANNOTATION, with_spec_hash};
 pub use restore::{restore_job, restore_job_name};

@@ -7,17 +7,17 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, ExecAction,
+    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, ExecAction, KeyToPath,
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
-    VolumeResourceRequirements,
+    ProjectedVolumeSource, ResourceRequirements, SeccompProfile, SecretProjection, SecurityContext, Volume,
+    VolumeMount, VolumeProjection, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::ResourceExt;
 
 use super::config::{config_map_name, my_cnf};
-use super::credentials::{credentials_secret_name, keys};
+use super::credentials::{credentials_secret_name, keys, root_secret_name};
 use super::layout::{
     CONFIG_DIR, CONFIG_FILE, CREDENTIALS_DIR, OPERATOR_BINARY, PLACED_BINARY, RUN_DIR, TMP_DIR, TOOLS_DIR, VOLUME_ROOT,
 };
@@ -88,15 +88,36 @@ pub(super) fn restricted_pod_security() -> PodSecurityContext {
     }
 }
 
-/// The credentials Secret mounted read-only, so initialization, probes and runners read passwords from files.
+/// The root password and option file from the root Secret and the application user's password from the
+/// application Secret, in one read-only directory, so initialization, probes and runners read passwords from
+/// files. Nothing else of the application Secret is mounted.
 pub(super) fn credentials_volume(instance: &MySQLInstance) -> (Volume, VolumeMount) {
+    let source = |secret: String, keys: &[&str]| VolumeProjection {
+        secret: Some(SecretProjection {
+            name: secret,
+            items: Some(
+                keys.iter()
+                    .map(|key| KeyToPath {
+                        key: (*key).to_owned(),
+                        path: (*key).to_owned(),
+                        ..KeyToPath::default()
+                    })
+                    .collect(),
+            ),
+            optional: Some(false),
+        }),
+        ..VolumeProjection::default()
+    };
     (
         Volume {
             name: "credentials".to_owned(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(credentials_secret_name(instance)),
+            projected: Some(ProjectedVolumeSource {
                 default_mode: Some(0o440),
-                ..SecretVolumeSource::default()
+                sources: Some(vec![
+                    source(root_secret_name(instance), keys::ROOT),
+                    source(credentials_secret_name(instance), &[keys::PASSWORD]),
+                ]),
+                ..ProjectedVolumeSource::default()
             }),
             ..Volume::default()
         },

@@ -7,7 +7,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
 use kube::Api;
-use kube::api::ListParams;
+use kube::api::{ListParams, PostParams};
 use mysqlinstance_operator::api::{MySQLInstance, Phase};
 use serde_json::json;
 
@@ -35,7 +35,7 @@ where
 }
 
 async fn root_password(secrets: &Api<Secret>) -> k8s_openapi::ByteString {
-    let secret = secrets.get("db-credentials").await.expect("credentials Secret");
+    let secret = secrets.get("db-root").await.expect("root Secret");
     secret.data.expect("data")["root-password"].clone()
 }
 
@@ -59,10 +59,12 @@ async fn retain_keeps_volumes_and_credentials_and_a_recreated_instance_reuses_th
             .then_some(())
     })
     .await;
-    assert!(
-        secrets.get_opt("db-credentials").await.expect("get").is_some(),
-        "Retain deleted the Secret"
-    );
+    for secret in ["db-credentials", "db-root"] {
+        assert!(
+            secrets.get_opt(secret).await.expect("get").is_some(),
+            "Retain deleted the Secret {secret}"
+        );
+    }
     assert_eq!(
         pvcs.get("data-db-0").await.expect("data PVC kept").metadata.uid,
         data_uid
@@ -128,4 +130,62 @@ async fn delete_policy_removes_every_child_and_volume() {
             .then_some(())
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_secret_from_before_the_root_split_keeps_its_passwords_and_loses_only_the_root_keys() {
+    let env = TestEnv::new("split").await;
+    let secrets = env.api::<Secret>();
+    // What the operator wrote before NAME-root existed, retained from an earlier instance.
+    let legacy: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "db-credentials", "labels": {"mysqlinstance.io/instance": "db"}},
+        "stringData": {
+            "root-password": "legacy-root-password-0123456789",
+            "client.cnf": "[client]\nuser = root\npassword = \"legacy-root-password-0123456789\"\n",
+            "username": "app", "password": "legacy-user-password-0123456789",
+            "database": "shop", "host": "db.x.svc", "port": "3306",
+        },
+    }))
+    .expect("secret");
+    secrets
+        .create(&PostParams::default(), &legacy)
+        .await
+        .expect("legacy Secret created");
+    let mut instance_spec = spec("Retain");
+    instance_spec["user"] = json!("app");
+    instance_spec["database"] = json!("shop");
+    env.create_instance("db", instance_spec).await;
+    env.wait_phase("db", Phase::Ready, READY_TIMEOUT).await;
+    let text = |secret: &Secret, key: &str| {
+        secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+    };
+    let root = secrets.get("db-root").await.expect("root Secret");
+    assert_eq!(
+        text(&root, "root-password").as_deref(),
+        Some("legacy-root-password-0123456789")
+    );
+    let app = wait_for(
+        "the root keys leave the application Secret",
+        Duration::from_secs(30),
+        || async {
+            let app = secrets.get("db-credentials").await.ok()?;
+            text(&app, "root-password").is_none().then_some(app)
+        },
+    )
+    .await;
+    assert_eq!(text(&app, "client.cnf"), None);
+    assert_eq!(
+        text(&app, "password").as_deref(),
+        Some("legacy-user-password-0123456789")
+    );
+    let uri = text(&app, "uri").expect("uri");
+    assert!(
+        uri.starts_with("mysql://app:legacy%2Duser%2Dpassword%2D0123456789@db."),
+        "{uri}"
+    );
+    assert!(text(&app, "jdbc-uri").is_some_and(|u| u.starts_with("jdbc:mysql://db.")));
 }

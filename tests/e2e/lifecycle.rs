@@ -87,14 +87,23 @@ async fn create_goes_pending_provisioning_ready_with_owned_children() {
     assert!(owned_by_instance(
         env.api::<ConfigMap>().get("db-config").await.expect("ConfigMap").meta()
     ));
-    let secret = env.api::<Secret>().get("db-credentials").await.expect("Secret");
-    assert!(
-        !owned_by_instance(secret.meta()),
-        "under deletionPolicy Retain the Secret outlives the instance"
+    let secrets = env.api::<Secret>();
+    let (app, root) = (
+        secrets.get("db-credentials").await.expect("application Secret"),
+        secrets.get("db-root").await.expect("root Secret"),
     );
-    let data = secret.data.expect("data");
-    for key in ["root-password", "password", "client.cnf"] {
+    for secret in [&app, &root] {
+        assert!(
+            !owned_by_instance(secret.meta()),
+            "under deletionPolicy Retain the Secrets outlive the instance"
+        );
+    }
+    let (app, root) = (app.data.expect("data"), root.data.expect("data"));
+    for (data, key) in [(&app, "password"), (&root, "root-password"), (&root, "client.cnf")] {
         assert!(data.get(key).is_some_and(|v| v.0.len() >= 16), "{key} present and long");
+    }
+    for key in ["root-password", "client.cnf"] {
+        assert!(!app.contains_key(key), "applications never get {key}");
     }
 
     // kubectl's own view: the printer columns and `kubectl wait`.

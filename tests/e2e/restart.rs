@@ -69,7 +69,7 @@ async fn an_operator_killed_mid_provisioning_converges_to_one_of_each_child_afte
     ];
     assert_eq!(
         counts,
-        [1, 2, 1, 1, 1],
-        "StatefulSet, Services, ConfigMap, Secret, CronJob"
+        [1, 2, 1, 2, 1],
+        "StatefulSet, Services, ConfigMap, Secrets (application and root), CronJob"
     );
 }

@@ -65,13 +65,14 @@ fn mariadb_spec(extra: serde_json::Value) -> serde_json::Value {
     spec
 }
 
-/// A key of the instance's credentials Secret.
+/// A key of the instance's application Secret, or of its root Secret for the root password.
 async fn secret_key(env: &TestEnv, name: &str, key: &str) -> String {
-    let secret = env
-        .api::<Secret>()
-        .get(&format!("{name}-credentials"))
-        .await
-        .expect("credentials Secret");
+    let secret_name = if key == "root-password" {
+        format!("{name}-root")
+    } else {
+        format!("{name}-credentials")
+    };
+    let secret = env.api::<Secret>().get(&secret_name).await.expect("credentials Secret");
     let bytes = secret
         .data
         .and_then(|d| d.get(key).cloned())
