@@ -163,20 +163,30 @@ impl Writer<'_> {
                         )));
                     }
                 }
-                let mut data: serde_json::Map<String, serde_json::Value> =
+                let data: serde_json::Map<String, serde_json::Value> =
                     resources::connection_entries(instance, &credentials.user_password)
                         .into_iter()
                         .map(|(key, value)| (key.to_owned(), json!(ByteString(value.into_bytes()))))
                         .collect();
-                for key in credential_keys::ROOT {
-                    data.insert((*key).to_owned(), serde_json::Value::Null);
-                }
                 let patch = json!({
-                    "metadata": { "ownerReferences": resources::credentials_ownership(instance) },
+                    "metadata": {
+                        "ownerReferences": resources::credentials_ownership(instance),
+                        "annotations": { (resources::ROOT_SECRET_ANNOTATION): root_name },
+                    },
                     "data": data,
                 });
                 secrets
                     .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await?;
+                Ok(self.count::<Secret>("patch", &name))
+            }
+            CredentialsStep::DropRootKeys => {
+                let data: serde_json::Map<String, serde_json::Value> = credential_keys::ROOT
+                    .iter()
+                    .map(|key| ((*key).to_owned(), serde_json::Value::Null))
+                    .collect();
+                secrets
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(&json!({ "data": data })))
                     .await?;
                 Ok(self.count::<Secret>("patch", &name))
             }

@@ -271,21 +271,56 @@ async fn an_application_secret_from_before_the_split_moves_its_root_password_wit
         resources::root_secret(&instance, &credentials),
         "the old root password, moved"
     );
-    let patch = &requests[2].body["data"];
+    let patch = &requests[2].body;
     assert_eq!(
-        patch["root-password"],
-        Value::Null,
-        "removed from what applications read"
+        patch["metadata"]["annotations"]["mysqlinstance.io/root-secret"],
+        "shop-root"
     );
-    assert_eq!(patch["client.cnf"], Value::Null);
+    let data = patch["data"].as_object().expect("data");
+    assert!(
+        !data.contains_key("root-password") && !data.contains_key("client.cnf"),
+        "the root keys stay until the pod mounts the root Secret"
+    );
     let app = resources::credentials_secret(&instance, &credentials);
     let expected = serde_json::to_value(app.data.expect("data")).expect("json");
     for key in ["password", "uri", "jdbc-uri"] {
         assert_eq!(
-            patch[key], expected[key],
+            data.get(key),
+            expected.get(key),
             "{key}: the old user password, in the new keys"
         );
     }
+}
+
+#[tokio::test]
+async fn the_root_keys_leave_the_application_secret_once_the_pod_mounts_the_root_secret() {
+    let (instance, mut world, mut secret) = in_line();
+    decide::tests::rolled_out(&mut world, 1);
+    let data = secret.data.get_or_insert_default();
+    data.insert("root-password".into(), k8s_openapi::ByteString(b"old-root".to_vec()));
+    data.insert("client.cnf".into(), k8s_openapi::ByteString(b"[client]".to_vec()));
+    secret
+        .metadata
+        .annotations
+        .get_or_insert_default()
+        .insert("mysqlinstance.io/root-secret".into(), "shop-root".into());
+    let scenario = Scenario::new(&world, with_secret(secret));
+    scenario.reconcile(&instance).await.expect("reconciled");
+    // (The replica now being ready also moves the phase: a status write and an Event follow.)
+    assert_eq!(
+        scenario.lines()[..2],
+        [
+            format!("GET {NS}/secrets/shop-credentials"),
+            format!("PATCH {NS}/secrets/shop-credentials"),
+        ]
+    );
+    assert_eq!(scenario.lines().iter().filter(|l| l.contains("/secrets")).count(), 2);
+    let data = scenario.requests()[1].body["data"].clone();
+    let data = data.as_object().expect("data");
+    for key in ["root-password", "client.cnf"] {
+        assert_eq!(data.get(key), Some(&Value::Null), "{key} is removed");
+    }
+    assert_eq!(data.len(), 2, "nothing else changes");
 }
 
 #[tokio::test]

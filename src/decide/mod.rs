@@ -132,7 +132,17 @@ fn credentials(instance: &MySQLInstance, world: &World) -> Result<CredentialsSte
         return Ok(CredentialsStep::Create { root_password });
     };
     if let Some(credentials) = split_credentials(existing)? {
-        return Ok(CredentialsStep::Split(credentials));
+        let copied = existing.annotations().contains_key(resources::ROOT_SECRET_ANNOTATION);
+        return Ok(match world.statefulset.as_ref() {
+            _ if !copied => CredentialsStep::Split(credentials),
+            // Only once no pod reads root's option file from the application Secret any more.
+            Some(sts)
+                if resources::mounts_root_secret(instance, sts) && !world.observed(instance).rollout_in_progress =>
+            {
+                CredentialsStep::DropRootKeys
+            }
+            _ => CredentialsStep::InLine,
+        });
     }
     let owners = resources::credentials_ownership(instance);
     Ok(if existing.owner_references() == owners.as_slice() {

@@ -9,6 +9,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use crate::api::MySQLInstanceStatus;
 use crate::fsm::Transition;
 use crate::resources::Credentials;
+#[cfg(doc)]
+use crate::resources::ROOT_SECRET_ANNOTATION;
 
 /// Everything one reconcile writes, decided before the first write.
 #[derive(Clone, Debug, PartialEq)]
@@ -67,9 +69,12 @@ pub enum CredentialsStep {
     /// Create the root and application Secrets with fresh random passwords, and this root password when the
     /// spec names one. A Secret that exists already is kept as it is.
     Create { root_password: Option<String> },
-    /// An application Secret made before the split holds the root password: move it into the root Secret,
-    /// and give the application Secret its connection URIs. No password changes.
+    /// An application Secret made before the split holds the root password: copy it into the root Secret,
+    /// and give the application Secret its connection URIs and the [`ROOT_SECRET_ANNOTATION`]. No password
+    /// changes; the root keys stay until the server pod mounts the root Secret.
     Split(Credentials),
+    /// The server pod mounts the root Secret now: remove the root keys from the application Secret.
+    DropRootKeys,
     /// Set both Secrets' owner references to these.
     SetOwners(Vec<OwnerReference>),
 }

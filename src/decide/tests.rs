@@ -83,7 +83,7 @@ fn stored(instance: &mut MySQLInstance, mut world: World, plan: Plan) -> World {
 }
 
 /// The StatefulSet controller's report once every replica runs the newest revision.
-fn rolled_out(world: &mut World, ready: i32) {
+pub(crate) fn rolled_out(world: &mut World, ready: i32) {
     let sts = world.statefulset.as_mut().expect("a StatefulSet");
     sts.metadata.generation = Some(1);
     sts.status = Some(StatefulSetStatus {

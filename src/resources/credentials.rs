@@ -109,6 +109,10 @@ pub fn client_option_file(user: &str, password: &str) -> String {
     format!("[client]\nuser = {user}\npassword = \"{quoted}\"\n")
 }
 
+/// On an application Secret made before the root Secret existed: its root password has been copied into the
+/// root Secret named here.
+pub const ROOT_SECRET_ANNOTATION: &str = "mysqlinstance.io/root-secret";
+
 /// Name of the application Secret.
 pub fn credentials_secret_name(instance: &MySQLInstance) -> String {
     format!("{}-credentials", instance.name_any())

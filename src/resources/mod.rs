@@ -19,13 +19,13 @@ mod golden;
 pub use backup::{backup_cronjob, backup_cronjob_name, backup_pvc, backup_pvc_name};
 pub use config::{config_map, config_map_name};
 pub use credentials::{
-    Credentials, client_option_file, connection_entries, credentials_ownership, credentials_secret,
-    credentials_secret_name, keys as credential_keys, root_secret, root_secret_name,
+    Credentials, ROOT_SECRET_ANNOTATION, client_option_file, connection_entries, credentials_ownership,
+    credentials_secret, credentials_secret_name, keys as credential_keys, root_secret, root_secret_name,
 };
 pub use metadata::{INSTANCE_LABEL, SPEC_HASH_ANNOTATION, with_spec_hash};
 pub use restore::{restore_job, restore_job_name};
 pub use service::{headless_service, headless_service_name, service};
-pub use statefulset::{data_claim_name, is_larger, statefulset};
+pub use statefulset::{data_claim_name, is_larger, mounts_root_secret, statefulset};
 
 use std::collections::BTreeMap;
 

@@ -125,6 +125,20 @@ pub(super) fn credentials_volume(instance: &MySQLInstance) -> (Volume, VolumeMou
     )
 }
 
+/// Whether the pods of `sts` read the root password from the root Secret (and no longer from the application
+/// Secret, as before the two were split).
+pub fn mounts_root_secret(instance: &MySQLInstance, sts: &StatefulSet) -> bool {
+    let root = root_secret_name(instance);
+    let volumes = sts.spec.template.spec.as_ref().and_then(|s| s.volumes.as_ref());
+    volumes.into_iter().flatten().any(|volume| {
+        let sources = volume.projected.as_ref().and_then(|p| p.sources.as_ref());
+        sources
+            .into_iter()
+            .flatten()
+            .any(|source| source.secret.as_ref().is_some_and(|s| s.name == root))
+    })
+}
+
 /// Path of the MySQL option file with root's credentials.
 pub(super) fn client_cnf_path() -> String {
     format!("{CREDENTIALS_DIR}/{}", keys::CLIENT_CNF)
