@@ -11,7 +11,7 @@ use kube::{Api, ResourceExt};
 use super::Context;
 use super::cache::{get, select};
 use crate::api::MySQLInstance;
-use crate::decide::World;
+use crate::decide::{self, World};
 use crate::error::Result;
 use crate::resources::{self, INSTANCE_LABEL};
 
@@ -65,5 +65,12 @@ pub async fn observe(ctx: &Context, instance: &MySQLInstance, namespace: &str) -
                 ("app.kubernetes.io/name", "mysql"),
             ],
         ),
+        other_rollouts: caches
+            .statefulsets
+            .state()
+            .iter()
+            .filter(|sts| sts.namespace().as_deref() != Some(namespace) || sts.name_any() != name)
+            .filter(|sts| decide::rollout_in_progress(sts))
+            .count(),
     })
 }

@@ -5,11 +5,13 @@
 
 mod drift;
 mod plan;
+mod rollout;
 pub mod status;
 mod world;
 
 pub use plan::{Children, CredentialsStep, EVENT_NOTE_LIMIT, EventKind, Plan, PlannedEvent, Step, VolumeGrowth};
-pub use world::World;
+pub use rollout::{Held, RECENT_BACKUP};
+pub use world::{World, rollout_in_progress};
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -26,12 +28,12 @@ pub fn decide(instance: &MySQLInstance, world: &World, settings: &OperatorSettin
     let observed = world.observed(instance);
     let phase = instance.status.as_ref().and_then(|s| s.phase).unwrap_or(Phase::Pending);
     let transition = fsm::step(phase, &observed);
-    let children = if observed.paused || observed.spec_error.is_some() {
-        Children::default()
+    let (children, held) = if observed.paused || observed.spec_error.is_some() {
+        (Children::default(), None)
     } else {
-        children(instance, world, settings, &observed)?
+        children(instance, world, settings, &observed, now)?
     };
-    let status = status::desired(instance, world, &observed, &transition, now);
+    let status = status::desired(instance, world, &observed, &transition, held.as_ref(), now);
     Ok(Plan {
         status: (instance.status.as_ref() != Some(&status)).then_some(status),
         events: transition_event(&transition).into_iter().collect(),
@@ -45,10 +47,12 @@ fn children(
     world: &World,
     settings: &OperatorSettings,
     observed: &Observed,
-) -> Result<Children> {
-    let statefulset = resources::statefulset(instance, settings, &claim_size(instance, world))?;
+    now: &Time,
+) -> Result<(Children, Option<Held>)> {
+    let mut statefulset = resources::statefulset(instance, settings, &claim_size(instance, world))?;
+    let held = rollout::gate(instance, world, &mut statefulset, now)?;
     let restore_job = resources::restore_job(instance, settings).filter(|_| restore_can_start(observed, world));
-    Ok(Children {
+    let children = Children {
         credentials: credentials(instance, world)?,
         config_map: step(resources::config_map(instance), world.config_map.as_ref())?,
         headless_service: step(resources::headless_service(instance), world.headless_service.as_ref())?,
@@ -67,7 +71,8 @@ fn children(
             (None, Some(live)) => Step::Delete(live.name_any()),
             (None, None) => Step::InLine,
         },
-    })
+    };
+    Ok((children, held))
 }
 
 /// Apply `desired` unless `live` already carries every field of it.

@@ -2,7 +2,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::World;
+use super::{Held, World};
 use crate::api::{MySQLInstance, MySQLInstanceStatus, Phase};
 use crate::fsm::{Observed, Transition, conditions};
 use crate::resources;
@@ -14,11 +14,13 @@ pub fn desired(
     world: &World,
     observed: &Observed,
     transition: &Transition,
+    held: Option<&Held>,
     now: &Time,
 ) -> MySQLInstanceStatus {
     let current = instance.status.clone().unwrap_or_default();
     let backups_enabled = instance.spec.backup.as_ref().is_some_and(|b| b.enabled);
-    let wanted = conditions::desired(transition, observed, backups_enabled);
+    let mut wanted = conditions::desired(transition, observed, backups_enabled);
+    wanted.extend(held.map(|held| conditions::rollout_pending(held.reason, held.message.clone())));
     MySQLInstanceStatus {
         phase: Some(transition.to),
         conditions: conditions::merge(&current.conditions, wanted, instance.metadata.generation, now),

@@ -311,3 +311,105 @@ fn phase_changes_are_events_and_degraded_is_a_warning() {
         event.note
     );
 }
+
+/// The condition `type_` the plan writes, as (status, reason).
+fn planned_condition(plan: &Plan, type_: &str) -> Option<(String, String)> {
+    let status = plan.status.as_ref()?;
+    let condition = status.conditions.iter().find(|c| c.type_ == type_)?;
+    Some((condition.status.clone(), condition.reason.clone()))
+}
+
+/// The live StatefulSet as an older operator built it: another image for the init container.
+fn built_by_an_older_operator(world: &mut World) {
+    let sts = world.statefulset.as_mut().expect("sts");
+    let pod = sts.spec.template.spec.as_mut().expect("pod spec");
+    let init = pod
+        .init_containers
+        .as_mut()
+        .and_then(|c| c.first_mut())
+        .expect("init container");
+    init.image = Some("localhost/mysqlinstance-operator:older".to_owned());
+}
+
+fn template_applied(plan: &Plan, world: &World) -> bool {
+    match &plan.children.statefulset {
+        Step::Apply(sts) => Some(&sts.spec.template) != world.statefulset.as_ref().map(|s| &s.spec.template),
+        _ => false,
+    }
+}
+
+#[test]
+fn a_template_change_the_user_did_not_ask_for_waits_for_other_rollouts() {
+    let (instance, mut world) = ready(plain());
+    built_by_an_older_operator(&mut world);
+
+    world.other_rollouts = 1;
+    let held = plan(&instance, &world);
+    assert!(!template_applied(&held, &world), "the live template is kept");
+    assert_eq!(
+        planned_condition(&held, "RolloutPending"),
+        Some(("True".to_owned(), "WaitingForOtherRollouts".to_owned()))
+    );
+
+    world.other_rollouts = 0;
+    let rolled = plan(&instance, &world);
+    assert!(template_applied(&rolled, &world), "its turn: the new template rolls");
+    assert_eq!(planned_condition(&rolled, "RolloutPending"), None);
+}
+
+#[test]
+fn a_template_change_the_user_asked_for_rolls_at_once() {
+    let (mut instance, mut world) = ready(plain());
+    world.other_rollouts = 3;
+    instance
+        .spec
+        .config
+        .insert("max_connections".to_owned(), "300".to_owned());
+    instance.metadata.generation = Some(2);
+    let plan = plan(&instance, &world);
+    assert!(template_applied(&plan, &world), "a spec edit is not held");
+    assert_eq!(planned_condition(&plan, "RolloutPending"), None);
+}
+
+#[test]
+fn a_server_upgrade_waits_for_ready_and_a_recent_backup() {
+    let spec = json!({"engine": "MariaDB", "version": "10.11", "storage": {"size": "1Gi"},
+        "backup": {"enabled": true, "schedule": "0 3 * * *", "destination": {"pvc": {"size": "1Gi"}}}});
+    let (mut instance, world) = ready(instance(spec));
+    instance.spec.version = "11.4".parse().expect("a version");
+    instance.metadata.generation = Some(2);
+
+    let no_backup = plan(&instance, &world);
+    assert!(!template_applied(&no_backup, &world));
+    if let Step::Apply(sts) = &no_backup.children.statefulset {
+        assert_eq!(
+            sts.labels().get("app.kubernetes.io/version").map(String::as_str),
+            Some("10.11"),
+            "the label keeps the running version while the upgrade is held"
+        );
+    }
+    assert_eq!(
+        planned_condition(&no_backup, "RolloutPending"),
+        Some(("True".to_owned(), "WaitingForBackup".to_owned()))
+    );
+
+    let mut backed_up = instance.clone();
+    let completed = Time(now().0 - jiff::SignedDuration::from_hours(2));
+    backed_up.status.as_mut().expect("status").last_backup = Some(crate::api::LastBackup {
+        name: "shop-x".to_owned(),
+        completed_at: Some(completed),
+        ..crate::api::LastBackup::default()
+    });
+    let upgrade = plan(&backed_up, &world);
+    assert!(
+        template_applied(&upgrade, &world),
+        "a backup of 2 hours ago is recent enough"
+    );
+
+    let mut degraded = backed_up;
+    degraded.status.as_mut().expect("status").phase = Some(Phase::Degraded);
+    assert_eq!(
+        planned_condition(&plan(&degraded, &world), "RolloutPending"),
+        Some(("True".to_owned(), "WaitingForReady".to_owned()))
+    );
+}

@@ -32,6 +32,8 @@ pub struct World {
     pub restore_job: Option<Job>,
     /// The server pods and the backup and restore runner pods of the instance.
     pub pods: Vec<Pod>,
+    /// How many other instances' StatefulSets are rolling out a new pod template.
+    pub other_rollouts: usize,
 }
 
 impl World {
@@ -255,7 +257,8 @@ fn job_outcome(job: &Job) -> Option<bool> {
 
 /// A StatefulSet is rolling out while its controller has not seen the newest spec or not every replica runs
 /// the newest revision.
-fn rollout_in_progress(sts: &StatefulSet) -> bool {
+/// Whether `sts` is still rolling out its newest pod template (or its controller has not reported yet).
+pub fn rollout_in_progress(sts: &StatefulSet) -> bool {
     let Some(status) = sts.status.as_ref() else {
         return true;
     };

@@ -17,6 +17,9 @@ pub enum ConditionType {
     BackingUp,
     BackupSucceeded,
     Paused,
+    /// A new pod template is held back: a server upgrade waiting for Ready or a recent backup, or a change
+    /// the operator made waiting for other instances to finish rolling. Present only while one is held.
+    RolloutPending,
     /// Whether the children are in line with the spec: the operator's own work, apart from the database's
     /// health.
     Synced,
@@ -143,6 +146,16 @@ pub fn sync_failed(reason: &str, message: String) -> Desired {
     Desired {
         type_: ConditionType::Synced,
         status: Status::False,
+        reason: reason.to_owned(),
+        message,
+    }
+}
+
+/// `RolloutPending=True`: a new pod template waits, for `reason`.
+pub fn rollout_pending(reason: &str, message: String) -> Desired {
+    Desired {
+        type_: ConditionType::RolloutPending,
+        status: Status::True,
         reason: reason.to_owned(),
         message,
     }
