@@ -138,19 +138,22 @@ impl Writer<'_> {
             CredentialsStep::Create { root_password } => {
                 let credentials = Credentials::generate(root_password)?;
                 // The root Secret first: an application Secret never exists without it.
-                let writes = self
+                let mut writes = self
                     .create_kept(&resources::root_secret(instance, &credentials))
                     .await?;
-                Ok(writes
-                    + self
-                        .create_kept(&resources::credentials_secret(instance, &credentials))
-                        .await?)
+                if writes == 0 {
+                    self.existing_root_secret(instance).await?;
+                }
+                writes += self
+                    .create_kept(&resources::credentials_secret(instance, &credentials))
+                    .await?;
+                Ok(writes)
             }
             CredentialsStep::Split(credentials) => {
                 let root = resources::root_secret(instance, &credentials);
                 if self.create_kept(&root).await? == 0 {
                     // It exists: the move may only go on if it holds the same root password.
-                    let existing = secrets.get(&root_name).await?;
+                    let existing = self.existing_root_secret(instance).await?;
                     let same = existing
                         .data
                         .as_ref()
@@ -201,6 +204,26 @@ impl Writer<'_> {
                 }
                 Ok(writes)
             }
+        }
+    }
+
+    /// The root Secret that exists already, if it is one: a Secret of the user's that only has the name would
+    /// leave the server pod without its root password.
+    async fn existing_root_secret(&self, instance: &MySQLInstance) -> Result<Secret> {
+        let name = resources::root_secret_name(instance);
+        let secret = self.api::<Secret>().get(&name).await?;
+        let data = secret.data.as_ref();
+        if credential_keys::ROOT
+            .iter()
+            .all(|key| data.is_some_and(|d| d.contains_key(*key)))
+        {
+            Ok(secret)
+        } else {
+            Err(Error::RootPasswordUnavailable(format!(
+                "Secret {name} exists but is not this instance's root Secret (it lacks {}): the operator keeps \
+                 the root password there; rename that Secret",
+                credential_keys::ROOT.join(" or ")
+            )))
         }
     }
 

@@ -207,7 +207,10 @@ async fn the_first_reconcile_creates_exactly_the_children_in_order() {
     );
     let requests = scenario.requests();
     let (root, app) = (&requests[1].body, &requests[2].body);
-    assert_eq!(root["metadata"]["name"], "shop-root", "the root Secret first");
+    assert_eq!(
+        root["metadata"]["name"], "shop-root-credentials",
+        "the root Secret first"
+    );
     assert_eq!(app["metadata"]["name"], "shop-credentials");
     for secret in [root, app] {
         assert_eq!(
@@ -274,7 +277,7 @@ async fn an_application_secret_from_before_the_split_moves_its_root_password_wit
     let patch = &requests[2].body;
     assert_eq!(
         patch["metadata"]["annotations"]["mysqlinstance.io/root-secret"],
-        "shop-root"
+        "shop-root-credentials"
     );
     let data = patch["data"].as_object().expect("data");
     assert!(
@@ -303,7 +306,7 @@ async fn the_root_keys_leave_the_application_secret_once_the_pod_mounts_the_root
         .metadata
         .annotations
         .get_or_insert_default()
-        .insert("mysqlinstance.io/root-secret".into(), "shop-root".into());
+        .insert("mysqlinstance.io/root-secret".into(), "shop-root-credentials".into());
     let scenario = Scenario::new(&world, with_secret(secret));
     scenario.reconcile(&instance).await.expect("reconciled");
     // (The replica now being ready also moves the phase: a status write and an Event follow.)

@@ -1,8 +1,8 @@
 //! The two Secrets of an instance, generated once from the OS CSPRNG and never overwritten:
 //! `NAME-credentials` is what applications get (their user, password, database, host, port and ready-made
-//! `uri` and `jdbc-uri`), `NAME-root` holds the root password, which only the server pod and its backup and
+//! `uri` and `jdbc-uri`), `NAME-root-credentials` holds the root password, which only the server pod and its backup and
 //! restore Jobs read. Instances made before the split keep every password: their root password moves from
-//! `NAME-credentials` into `NAME-root`.
+//! `NAME-credentials` into `NAME-root-credentials`.
 //!
 //! Both are owned by the instance only under deletionPolicy Delete: under Retain they must outlive the
 //! instance as long as the data volume does, so a recreated instance can still open its retained data.
@@ -120,7 +120,7 @@ pub fn credentials_secret_name(instance: &MySQLInstance) -> String {
 
 /// Name of the root Secret.
 pub fn root_secret_name(instance: &MySQLInstance) -> String {
-    format!("{}-root", instance.name_any())
+    format!("{}-root-credentials", instance.name_any())
 }
 
 /// Owner references both Secrets should carry under the instance's deletionPolicy.

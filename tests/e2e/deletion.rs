@@ -35,7 +35,7 @@ where
 }
 
 async fn root_password(secrets: &Api<Secret>) -> k8s_openapi::ByteString {
-    let secret = secrets.get("db-root").await.expect("root Secret");
+    let secret = secrets.get("db-root-credentials").await.expect("root Secret");
     secret.data.expect("data")["root-password"].clone()
 }
 
@@ -59,7 +59,7 @@ async fn retain_keeps_volumes_and_credentials_and_a_recreated_instance_reuses_th
             .then_some(())
     })
     .await;
-    for secret in ["db-credentials", "db-root"] {
+    for secret in ["db-credentials", "db-root-credentials"] {
         assert!(
             secrets.get_opt(secret).await.expect("get").is_some(),
             "Retain deleted the Secret {secret}"
@@ -136,7 +136,7 @@ async fn delete_policy_removes_every_child_and_volume() {
 async fn a_secret_from_before_the_root_split_keeps_its_passwords_and_loses_only_the_root_keys() {
     let env = TestEnv::new("split").await;
     let secrets = env.api::<Secret>();
-    // What the operator wrote before NAME-root existed, retained from an earlier instance.
+    // What the operator wrote before NAME-root-credentials existed, retained from an earlier instance.
     let legacy: Secret = serde_json::from_value(json!({
         "metadata": {"name": "db-credentials", "labels": {"mysqlinstance.io/instance": "db"}},
         "stringData": {
@@ -163,7 +163,7 @@ async fn a_secret_from_before_the_root_split_keeps_its_passwords_and_loses_only_
             .and_then(|d| d.get(key))
             .map(|v| String::from_utf8_lossy(&v.0).into_owned())
     };
-    let root = secrets.get("db-root").await.expect("root Secret");
+    let root = secrets.get("db-root-credentials").await.expect("root Secret");
     assert_eq!(
         text(&root, "root-password").as_deref(),
         Some("legacy-root-password-0123456789")

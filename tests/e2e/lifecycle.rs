@@ -90,7 +90,7 @@ async fn create_goes_pending_provisioning_ready_with_owned_children() {
     let secrets = env.api::<Secret>();
     let (app, root) = (
         secrets.get("db-credentials").await.expect("application Secret"),
-        secrets.get("db-root").await.expect("root Secret"),
+        secrets.get("db-root-credentials").await.expect("root Secret"),
     );
     for secret in [&app, &root] {
         assert!(

@@ -68,7 +68,7 @@ fn mariadb_spec(extra: serde_json::Value) -> serde_json::Value {
 /// A key of the instance's application Secret, or of its root Secret for the root password.
 async fn secret_key(env: &TestEnv, name: &str, key: &str) -> String {
     let secret_name = if key == "root-password" {
-        format!("{name}-root")
+        format!("{name}-root-credentials")
     } else {
         format!("{name}-credentials")
     };
