@@ -52,6 +52,9 @@ pub struct ConnectArgs {
     /// Log in as root instead of the application user.
     #[arg(long)]
     root: bool,
+    /// Print the kubectl command instead of running it.
+    #[arg(long)]
+    dry_run: bool,
     /// Arguments for the client after `--`, such as `-- -e "SELECT 1"`.
     #[arg(last = true)]
     client_args: Vec<String>,
@@ -73,8 +76,14 @@ pub async fn run(target: &Target, args: &ConnectArgs) -> Result<ExitCode, Plugin
         tty: std::io::stdin().is_terminal() && std::io::stdout().is_terminal(),
         client_args: args.client_args.clone(),
     };
+    let argv = kubectl_exec_argv(&session);
+    if args.dry_run {
+        let quoted: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
+        println!("kubectl {}", quoted.join(" "));
+        return Ok(ExitCode::SUCCESS);
+    }
     let status = Command::new("kubectl")
-        .args(kubectl_exec_argv(&session))
+        .args(&argv)
         .status()
         .map_err(PluginError::Kubectl)?;
     Ok(match status.code() {
@@ -136,6 +145,16 @@ pub fn kubectl_exec_argv(session: &Session) -> Vec<String> {
     argv
 }
 
+/// `arg` as a POSIX shell word: unchanged when it is made of safe characters, single-quoted otherwise.
+pub fn shell_quote(arg: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c);
+    if !arg.is_empty() && arg.chars().all(safe) {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +213,17 @@ mod tests {
         assert!(script.contains("trap 'rm -f \"$f\"' EXIT"), "{script}");
         assert!(script.contains("/etc/mysql/credentials/password"), "{script}");
         assert!(script.contains("--defaults-extra-file=\"$f\""), "{script}");
+    }
+
+    #[test]
+    fn dry_run_words_survive_the_shell() {
+        assert_eq!(
+            shell_quote("--socket=/var/run/mysqld/mysqld.sock"),
+            "--socket=/var/run/mysqld/mysqld.sock"
+        );
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("SELECT 1"), "'SELECT 1'");
     }
 
     #[test]

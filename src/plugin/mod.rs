@@ -30,7 +30,7 @@ const FIELD_MANAGER: &str = "kubectl-myi";
 
 /// Everyday operations on MySQLInstances: status, backups, restores, client sessions, credentials, pausing.
 #[derive(Parser, Debug)]
-#[command(name = "kubectl myi", version, about, long_about = None)]
+#[command(name = "kubectl myi", version)]
 pub struct Cli {
     /// Namespace of the instance (the namespace of the current kubeconfig context when unset).
     #[arg(short = 'n', long, global = true)]
