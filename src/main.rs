@@ -17,6 +17,8 @@ use mysqlinstance_operator::resources::OperatorSettings;
 use mysqlinstance_operator::telemetry::{health::Progress, metrics::Metrics, server, traces};
 use tracing::{error, info};
 
+mod plugin;
+
 /// Runs MySQL databases on Kubernetes: apply a MySQLInstance, get a database with generated credentials,
 /// a stable Service, persistent storage and scheduled backups.
 #[derive(Parser)]
@@ -44,6 +46,10 @@ enum Command {
     },
     /// Print the version.
     Version,
+    /// The kubectl plugin (also what a link to this binary named kubectl-myi runs): status, backup, restore,
+    /// connect, credentials, pause and resume of a MySQLInstance.
+    #[command(name = "kubectl-myi")]
+    KubectlMyi(plugin::Cli),
 }
 
 #[derive(clap::Args)]
@@ -92,12 +98,12 @@ fn parse_server_image(value: &str) -> Result<(ServerVersion, String), String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    // kube, the OTLP exporter and object_store all speak TLS through rustls: one crypto provider for every
-    // subcommand, installed before any client exists.
-    if rustls::crypto::ring::default_provider().install_default().is_err() {
-        eprintln!("warning: a TLS crypto provider was already installed");
+    if plugin::invoked_as_plugin(std::env::args_os().next().as_ref()) {
+        install_crypto_provider();
+        return plugin::main_from_args(std::env::args_os());
     }
+    let cli = Cli::parse();
+    install_crypto_provider();
     match cli.command {
         Command::Crd => match api::crd_yaml() {
             Ok(yaml) => {
@@ -117,6 +123,15 @@ fn main() -> ExitCode {
         Command::Backup(args) => backup_cli::backup(args),
         Command::Restore(args) => backup_cli::restore(args),
         Command::Instance { command } => instance::run(command),
+        Command::KubectlMyi(args) => plugin::run(args),
+    }
+}
+
+/// kube, the OTLP exporter and object_store all speak TLS through rustls: one crypto provider for every
+/// subcommand, installed before any client exists.
+fn install_crypto_provider() {
+    if rustls::crypto::ring::default_provider().install_default().is_err() {
+        eprintln!("warning: a TLS crypto provider was already installed");
     }
 }
 

@@ -12,5 +12,6 @@ mod drift;
 mod leader;
 mod lifecycle;
 mod observability;
+mod plugin;
 mod restart;
 mod validation;
