@@ -3,8 +3,9 @@
 //!
 //! As root the client reads the option file the pod already mounts (`client.cnf` of the credentials Secret). As
 //! the application user there is no such file: a fixed `sh -c` script builds one in the pod's `/tmp` emptyDir from
-//! the mounted Secret files (umask 077, created exclusively), runs the client with it and deletes it on exit. The
-//! password is read by the shell's own `$(...)` and written by the `printf` builtin, so it is in no process's argv.
+//! the mounted password file and the user and database of the spec (umask 077, created exclusively), runs the
+//! client with it and deletes it on exit. The password is read by the shell's own `$(...)` and written by the
+//! `printf` builtin, so it is in no process's argv.
 
 use std::io::IsTerminal;
 use std::process::{Command, ExitCode};
@@ -18,9 +19,9 @@ use super::{PluginError, Target};
 /// The server container of the StatefulSet's pods (src/resources/statefulset.rs).
 pub const SERVER_CONTAINER: &str = "mysql";
 
-/// Builds the application user's option file, runs the client (`$1`, with the socket `$2` and the rest of the
-/// arguments), and removes the file however the session ends. Only the paths are substituted in; the script
-/// never contains a credential.
+/// Builds the application user's option file, runs the client (`$1`, with the socket `$2`, as user `$3` on
+/// database `$4`, and the rest of the arguments), and removes the file however the session ends. Only the paths
+/// are substituted in; the script never contains a credential.
 fn app_user_script() -> String {
     format!(
         r#"set -eu
@@ -29,19 +30,15 @@ f={TMP_DIR}/.myi-client-$$.cnf
 trap 'rm -f "$f"' EXIT
 trap 'exit 129' HUP TERM
 trap : INT QUIT
-client=$1 socket=$2
-shift 2
-u=$(cat {CREDENTIALS_DIR}/{user})
+client=$1 socket=$2 u=$3 d=$4
+shift 4
 p=$(sed -e 's/[\\"]/\\&/g' {CREDENTIALS_DIR}/{password})
-d=$(cat {CREDENTIALS_DIR}/{database} 2>/dev/null || true)
 set -C
 printf '[client]\nuser="%s"\npassword="%s"\n' "$u" "$p" > "$f"
 unset p
 "$client" --defaults-extra-file="$f" --socket="$socket" "$@" ${{d:+"$d"}}
 "#,
-        user = keys::USERNAME,
         password = keys::PASSWORD,
-        database = keys::DATABASE,
     )
 }
 
@@ -73,6 +70,8 @@ pub async fn run(target: &Target, args: &ConnectArgs) -> Result<ExitCode, Plugin
         pod: format!("{}-0", args.name),
         engine: engine_of(&instance),
         root: args.root,
+        user: instance.spec.user.clone().unwrap_or_default(),
+        database: instance.spec.database.clone().unwrap_or_default(),
         tty: std::io::stdin().is_terminal() && std::io::stdout().is_terminal(),
         client_args: args.client_args.clone(),
     };
@@ -105,6 +104,9 @@ pub struct Session {
     pub pod: String,
     pub engine: Engine,
     pub root: bool,
+    /// The application user and database (`spec.user`, `spec.database`); not secrets.
+    pub user: String,
+    pub database: String,
     /// Allocate a terminal (`-t`): only when the plugin itself runs on one.
     pub tty: bool,
     pub client_args: Vec<String>,
@@ -139,6 +141,8 @@ pub fn kubectl_exec_argv(session: &Session) -> Vec<String> {
             "kubectl-myi-connect".to_owned(),
             client,
             SOCKET.to_owned(),
+            session.user.clone(),
+            session.database.clone(),
         ]);
     }
     argv.extend(session.client_args.iter().cloned());
@@ -165,6 +169,8 @@ mod tests {
             pod: "db-0".into(),
             engine,
             root,
+            user: "app".into(),
+            database: "shop".into(),
             tty: true,
             client_args: Vec::new(),
         }
@@ -204,7 +210,13 @@ mod tests {
         assert_eq!(&argv[9..12], ["sh", "-c", app_user_script().as_str()]);
         assert_eq!(
             &argv[12..],
-            ["kubectl-myi-connect", "mysql", "/var/run/mysqld/mysqld.sock"]
+            [
+                "kubectl-myi-connect",
+                "mysql",
+                "/var/run/mysqld/mysqld.sock",
+                "app",
+                "shop"
+            ]
         );
         let script = &argv[11];
         assert!(script.contains("umask 077"), "{script}");

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use k8s_openapi::api::core::v1::Secret;
-use mysqlinstance_operator::resources::credential_keys as keys;
+use mysqlinstance_operator::resources::{self, credential_keys as keys};
 
 use super::{PluginError, Target};
 
@@ -30,24 +30,38 @@ pub async fn run(target: &Target, args: &CredentialsArgs) -> Result<ExitCode, Pl
         .as_ref()
         .and_then(|s| s.secret_name.clone())
         .unwrap_or_else(|| format!("{}-credentials", args.name));
+    let mut data = read(target, &secret_name, &args.name).await?;
+    // Root's password is in the root Secret, which applications never get; the rest is the same.
+    let secret_name = if args.root {
+        let root_name = resources::root_secret_name(&instance);
+        let root = read(target, &root_name, &args.name).await?;
+        data.extend(root.into_iter().filter(|(key, _)| key == keys::ROOT_PASSWORD));
+        root_name
+    } else {
+        secret_name
+    };
+    print!("{}", render(&secret_name, &data, args.show, args.root)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The decoded `data` of the Secret `secret_name` of instance `name`.
+async fn read(target: &Target, secret_name: &str, name: &str) -> Result<BTreeMap<String, String>, PluginError> {
     let secret = target
         .api::<Secret>()
-        .get_opt(&secret_name)
+        .get_opt(secret_name)
         .await
         .map_err(|e| PluginError::api(format!("read the Secret {secret_name}"), e))?
         .ok_or_else(|| PluginError::SecretNotFound {
-            secret: secret_name.clone(),
-            name: args.name.clone(),
+            secret: secret_name.to_owned(),
+            name: name.to_owned(),
             namespace: target.namespace.clone(),
         })?;
-    let data: BTreeMap<String, String> = secret
+    Ok(secret
         .data
         .unwrap_or_default()
         .into_iter()
         .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
-        .collect();
-    print!("{}", render(&secret_name, &data, args.show, args.root)?);
-    Ok(ExitCode::SUCCESS)
+        .collect())
 }
 
 /// The credentials in the Secret `secret` (its decoded `data`), the password masked unless `show`; root's password

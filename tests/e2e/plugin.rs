@@ -125,7 +125,13 @@ async fn plugin_status_through_kubectl_credentials_and_pause_resume() {
     let secret = env.api::<Secret>().get("db-credentials").await.expect("Secret");
     let data = secret.data.expect("data");
     let password = String::from_utf8(data["password"].0.clone()).expect("utf-8");
-    let root_password = String::from_utf8(data["root-password"].0.clone()).expect("utf-8");
+    let root = env
+        .api::<Secret>()
+        .get("db-root-credentials")
+        .await
+        .expect("root Secret");
+    let root_data = root.data.expect("data");
+    let root_password = String::from_utf8(root_data["root-password"].0.clone()).expect("utf-8");
     let hidden = myi_ok(&env, &["credentials", "db"]);
     assert!(hidden.contains("username: app\n"), "{hidden}");
     assert!(hidden.contains("password: <hidden: use --show>\n"), "{hidden}");
