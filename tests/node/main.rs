@@ -239,6 +239,29 @@ async fn an_instance_serves_its_app_through_the_service_and_keeps_its_data() {
     seed(&app);
     let before = checksums(&app, "shop");
 
+    // `kubectl myi connect`: the engine's client in the pod, logged in from an option file.
+    let connect = |root: bool| {
+        let mut args = vec!["kubectl-myi", "connect", "shop", "-n", env.namespace.as_str()];
+        if root {
+            args.push("--root");
+        }
+        args.extend(["--", "-N", "-e", "SELECT CURRENT_USER(), DATABASE()"]);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_mysqlinstance-operator"))
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("the plugin runs");
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).trim().to_owned();
+        assert!(output.status.success(), "connect failed: {}", text(&output.stderr));
+        text(&output.stdout)
+    };
+    assert_eq!(
+        connect(false),
+        "app@%\tshop",
+        "as the application user, in its database"
+    );
+    assert_eq!(connect(true), "root@localhost\tNULL", "as root, over the socket");
+
     let pod = the_pod(&env, "shop").await;
     let uid = pod.metadata.uid.clone();
     env.api::<Pod>()
