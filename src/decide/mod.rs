@@ -11,7 +11,7 @@ mod world;
 
 pub use plan::{Children, CredentialsStep, EVENT_NOTE_LIMIT, EventKind, Plan, PlannedEvent, Step, VolumeGrowth};
 pub use rollout::{Held, RECENT_BACKUP};
-pub use world::{World, rollout_in_progress};
+pub use world::{World, job_outcome, rollout_in_progress, runner_result};
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;

@@ -131,8 +131,7 @@ impl World {
 
     /// What the pod of `job` reported in its backup container's termination message.
     fn backup_result(&self, job: &Job) -> Option<BackupResult> {
-        self.pods_of(job)
-            .find_map(|pod| last_json_line(termination_message(pod, "backup")?))
+        self.pods_of(job).find_map(|pod| runner_result(pod, "backup"))
     }
 
     fn pods_of<'a>(&'a self, job: &'a Job) -> impl Iterator<Item = &'a Pod> {
@@ -163,7 +162,7 @@ impl World {
         let job = self.restore_job.as_ref().filter(|j| job_outcome(j) == Some(false))?;
         let name = job.name_any();
         let reported = self.pods_of(job).find_map(|pod| {
-            let line: serde_json::Value = last_json_line(termination_message(pod, "restore")?)?;
+            let line: serde_json::Value = runner_result(pod, "restore")?;
             line.get("error")?.as_str().map(str::to_owned)
         });
         let why = reported.unwrap_or_else(|| format!("see `kubectl logs job/{name}`"));
@@ -174,10 +173,11 @@ impl World {
     }
 }
 
-/// The last line of a termination message that parses as `T`. The message may hold log lines before the
-/// result (FallbackToLogsOnError), so the last line that parses wins.
-fn last_json_line<T: serde::de::DeserializeOwned>(message: &str) -> Option<T> {
-    message
+/// What the runner in container `container` of `pod` reported: the last line of its termination message that
+/// parses as `T`. The message may hold log lines before the result (FallbackToLogsOnError), so the last line
+/// that parses wins.
+pub fn runner_result<T: serde::de::DeserializeOwned>(pod: &Pod, container: &str) -> Option<T> {
+    termination_message(pod, container)?
         .lines()
         .rev()
         .find_map(|line| serde_json::from_str(line.trim()).ok())
@@ -243,7 +243,7 @@ fn termination_message<'a>(pod: &'a Pod, container: &str) -> Option<&'a str> {
 }
 
 /// `Some(true)` for a complete Job, `Some(false)` for a failed one, `None` while it runs.
-fn job_outcome(job: &Job) -> Option<bool> {
+pub fn job_outcome(job: &Job) -> Option<bool> {
     let conditions = job.status.as_ref()?.conditions.as_ref()?;
     let holds = |type_: &str| conditions.iter().any(|c| c.type_ == type_ && c.status == "True");
     if holds("Complete") {
@@ -255,9 +255,8 @@ fn job_outcome(job: &Job) -> Option<bool> {
     }
 }
 
-/// A StatefulSet is rolling out while its controller has not seen the newest spec or not every replica runs
-/// the newest revision.
-/// Whether `sts` is still rolling out its newest pod template (or its controller has not reported yet).
+/// Whether `sts` is still rolling out: its controller has not seen the newest spec (or not reported yet), or
+/// not every replica runs the newest revision.
 pub fn rollout_in_progress(sts: &StatefulSet) -> bool {
     let Some(status) = sts.status.as_ref() else {
         return true;

@@ -11,6 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::ResourceExt;
 use kube::api::{ListParams, PostParams};
 use mysqlinstance_operator::backup::{BackupResult, Status};
+use mysqlinstance_operator::decide::{job_outcome, runner_result};
 use mysqlinstance_operator::resources::{INSTANCE_LABEL, backup_cronjob_name};
 
 use super::status::{short_sha, size};
@@ -162,19 +163,6 @@ async fn follow(target: &Target, job: &str, args: &BackupArgs) -> Result<bool, P
     }
 }
 
-/// `Some(true)` for a complete Job, `Some(false)` for a failed one, `None` while it runs.
-pub fn job_outcome(job: &Job) -> Option<bool> {
-    let conditions = job.status.as_ref()?.conditions.as_ref()?;
-    let holds = |type_: &str| conditions.iter().any(|c| c.type_ == type_ && c.status == "True");
-    if holds("Complete") {
-        Some(true)
-    } else if holds("Failed") {
-        Some(false)
-    } else {
-        None
-    }
-}
-
 async fn result_of(target: &Target, job: &str) -> Result<Option<BackupResult>, PluginError> {
     let pods = target
         .api::<Pod>()
@@ -189,22 +177,7 @@ async fn result_of(target: &Target, job: &str) -> Result<Option<BackupResult>, P
 pub fn result_from_pods(pods: &[Pod]) -> Option<BackupResult> {
     let mut pods: Vec<&Pod> = pods.iter().collect();
     pods.sort_by_key(|pod| std::cmp::Reverse(pod.creation_timestamp()));
-    pods.into_iter().find_map(|pod| {
-        let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
-        let message = statuses
-            .iter()
-            .find(|c| c.name == BACKUP_CONTAINER)?
-            .state
-            .as_ref()?
-            .terminated
-            .as_ref()?
-            .message
-            .as_deref()?;
-        message
-            .lines()
-            .rev()
-            .find_map(|line| serde_json::from_str(line.trim()).ok())
-    })
+    pods.into_iter().find_map(|pod| runner_result(pod, BACKUP_CONTAINER))
 }
 
 /// What a successful backup reports.

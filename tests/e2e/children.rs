@@ -8,13 +8,13 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, ResourceQuota, Secret, Service};
 use kube::ResourceExt;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use mysqlinstance_operator::api::{MySQLInstance, Phase};
 use serde_json::json;
 
 use crate::lifecycle::plain_spec;
 use crate::support::{
-    TestEnv, assert_no_series, delete_and_wait, metric_value, try_metric_value, wait_event, wait_for,
+    TestEnv, assert_no_series, delete_and_wait, forbid, metric_value, try_metric_value, wait_event, wait_for,
 };
 
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
@@ -193,15 +193,7 @@ async fn an_unchanged_instance_and_its_children_are_not_rewritten_across_operato
 #[tokio::test]
 async fn a_child_refused_by_a_quota_is_named_on_the_instance_while_the_rest_reaches_ready() {
     let env = TestEnv::new("quota").await;
-    let quotas = env.api::<ResourceQuota>();
-    let no_cronjobs: ResourceQuota = serde_json::from_value(
-        json!({"metadata": {"name": "no-cronjobs"}, "spec": {"hard": {"count/cronjobs.batch": "0"}}}),
-    )
-    .expect("quota");
-    quotas
-        .create(&PostParams::default(), &no_cronjobs)
-        .await
-        .expect("quota created");
+    forbid(&env, "no-cronjobs", "count/cronjobs.batch").await;
     env.create_instance(
         "db",
         json!({"storage": {"size": "1Gi"}, "backup": {"enabled": true, "schedule": "0 3 * * *", "destination": {"pvc": {"size": "1Gi"}}}}),
@@ -222,7 +214,7 @@ async fn a_child_refused_by_a_quota_is_named_on_the_instance_while_the_rest_reac
     assert!(instance.status.is_some());
     wait_event(&env, "db", "Warning", "ApiForbidden").await;
 
-    quotas
+    env.api::<ResourceQuota>()
         .delete("no-cronjobs", &DeleteParams::default())
         .await
         .expect("quota deleted");

@@ -5,25 +5,18 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{ConfigMap, ResourceQuota, Secret, Service};
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{DeleteParams, ListParams};
 use mysqlinstance_operator::api::{MySQLInstance, Phase};
 use serde_json::json;
 
-use crate::support::{TestEnv, wait_for};
+use crate::support::{TestEnv, forbid, wait_for};
 
 #[tokio::test]
 async fn an_operator_killed_mid_provisioning_converges_to_one_of_each_child_after_restart() {
     let mut env = TestEnv::new("restart").await;
     // A fake pod is Ready within milliseconds, so the kill could land after Ready. A quota of zero pods holds the
     // StatefulSet's pod back: the instance stays Provisioning for as long as the quota exists.
-    let quotas = env.api::<ResourceQuota>();
-    let no_pods: ResourceQuota =
-        serde_json::from_value(json!({"metadata": {"name": "no-pods"}, "spec": {"hard": {"pods": "0"}}}))
-            .expect("quota");
-    quotas
-        .create(&PostParams::default(), &no_pods)
-        .await
-        .expect("quota created");
+    forbid(&env, "no-pods", "pods").await;
     env.create_instance(
         "db",
         json!({"storage": {"size": "1Gi"}, "backup": {"enabled": true, "schedule": "0 3 * * *", "destination": {"pvc": {"size": "1Gi"}}}}),
@@ -48,7 +41,7 @@ async fn an_operator_killed_mid_provisioning_converges_to_one_of_each_child_afte
         "the quota should have kept the instance from Ready"
     );
 
-    quotas
+    env.api::<ResourceQuota>()
         .delete("no-pods", &DeleteParams::default())
         .await
         .expect("quota deleted");

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, ResourceQuota};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt, Resource, ResourceExt};
@@ -369,6 +369,16 @@ impl Drop for TestEnv {
             .args(["delete", "namespace", &self.namespace, "--wait=false"])
             .output();
     }
+}
+
+/// Creates a ResourceQuota `name` allowing `resource` zero times in the test's namespace; delete it by name.
+pub async fn forbid(env: &TestEnv, name: &str, resource: &str) {
+    let quota: ResourceQuota =
+        serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"hard": {resource: "0"}}})).expect("quota");
+    env.api::<ResourceQuota>()
+        .create(&PostParams::default(), &quota)
+        .await
+        .expect("quota created");
 }
 
 /// Polls `probe` until it yields a value, panicking with `what` after `timeout`.
