@@ -101,7 +101,7 @@ in_ns "$helm" uninstall "$RELEASE" --namespace "$NS" --wait >/dev/null
 kc -n "$NS" get deployment "$RELEASE" >/dev/null 2>&1 && fail "the Deployment survived helm uninstall"
 kc get crd mysqlinstances.mysqlinstance.io >/dev/null || fail "helm uninstall took the CRD"
 after=$(kc get mysqlinstances -A --no-headers | wc -l)
-[ "$before" -gt 0 ] && [ "$after" = "$before" ] || fail "MySQLInstances before helm uninstall: $before, after: $after"
+{ [ "$before" -gt 0 ] && [ "$after" = "$before" ]; } || fail "MySQLInstances before helm uninstall: $before, after: $after"
 log "helm uninstall: the operator is gone; the CRD and the $after MySQLInstances stay"
 # shellcheck disable=SC2086 # one name a word
 [ -z "$namespaces" ] || kc delete namespace $namespaces --timeout=180s >/dev/null
