@@ -199,7 +199,10 @@ impl TestEnv {
 
     /// Starts the operator binary, watching only this test's namespace, logging to a file.
     pub fn start_operator(&mut self) {
-        assert!(!in_cluster(), "MYI_IN_CLUSTER=1: the operator runs in the cluster, not here");
+        assert!(
+            !in_cluster(),
+            "MYI_IN_CLUSTER=1: the operator runs in the cluster, not here"
+        );
         assert!(self.operator.is_none(), "operator already running");
         self.operator = Some(self.spawn_operator(self.metrics_port, &self.log_path, &[]));
     }
@@ -286,7 +289,10 @@ impl TestEnv {
 
     /// One scrape of the operator's /metrics, `None` while it does not answer (for polls across a restart).
     pub async fn try_metrics(&self) -> Option<String> {
-        assert!(!in_cluster(), "MYI_IN_CLUSTER=1: no local operator serves metrics; leave this test out of the in-cluster set");
+        assert!(
+            !in_cluster(),
+            "MYI_IN_CLUSTER=1: no local operator serves metrics; leave this test out of the in-cluster set"
+        );
         http_get(self.metrics_port, "/metrics").await
     }
 
