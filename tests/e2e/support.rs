@@ -1,5 +1,9 @@
 //! Shared harness of the end-to-end tests: the local control plane's client, a fresh restricted namespace per
 //! test, the operator binary as a real process, polling waits, and a state dump when a test fails.
+//!
+//! With `MYI_IN_CLUSTER=1` (tests/cluster/in-cluster.sh, real-node suite only) no operator process is started: the
+//! tests use the operator that the Helm chart installed in the cluster (cluster-wide, namespace
+//! `MYI_OPERATOR_NAMESPACE`, default mysqlinstance-system), whose chart also installed the CRD.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -18,6 +22,18 @@ use serde_json::json;
 
 pub const POLL: Duration = Duration::from_millis(250);
 
+/// The namespace of the in-cluster operator (`MYI_IN_CLUSTER=1`).
+const OPERATOR_NAMESPACE: &str = "mysqlinstance-system";
+
+/// Whether the tests use the operator installed in the cluster (`MYI_IN_CLUSTER=1`) instead of a local process.
+pub fn in_cluster() -> bool {
+    std::env::var("MYI_IN_CLUSTER").is_ok_and(|v| v == "1")
+}
+
+fn operator_namespace() -> String {
+    std::env::var("MYI_OPERATOR_NAMESPACE").unwrap_or_else(|_| OPERATOR_NAMESPACE.to_owned())
+}
+
 /// A client of the local control plane named by `KUBECONFIG`, with the CRD installed.
 pub async fn client() -> Client {
     assert!(
@@ -30,16 +46,19 @@ pub async fn client() -> Client {
     client
 }
 
+/// Applies the CRD of this build and waits until it is established; in-cluster, only waits for the chart's.
 async fn install_crd(client: &Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = MySQLInstance::crd();
-    crds.patch(
-        &crd.name_any(),
-        &PatchParams::apply("e2e-tests").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .expect("CRD applies");
+    if !in_cluster() {
+        let crd = MySQLInstance::crd();
+        crds.patch(
+            &crd.name_any(),
+            &PatchParams::apply("e2e-tests").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .expect("CRD applies");
+    }
     wait_for("CRD established", Duration::from_secs(30), || async {
         let crd = crds.get(MySQLInstance::crd_name()).await.ok()?;
         let established = crd
@@ -157,7 +176,12 @@ impl TestEnv {
         std::fs::create_dir_all(&log_dir).expect("log dir");
         let kubeconfig_dir = log_dir.join(&namespace);
         std::fs::create_dir_all(&kubeconfig_dir).expect("kubeconfig dir");
-        let kubeconfig = operator_kubeconfig(&kubeconfig_dir);
+        // In-cluster, the chart's ServiceAccount and RBAC are the operator's; nothing here is applied.
+        let kubeconfig = if in_cluster() {
+            PathBuf::new()
+        } else {
+            operator_kubeconfig(&kubeconfig_dir)
+        };
         let mut env = Self {
             client,
             log_path: log_dir.join(format!("{namespace}.log")),
@@ -167,12 +191,18 @@ impl TestEnv {
             kubeconfig,
             extra_env,
         };
-        env.start_operator();
+        if !in_cluster() {
+            env.start_operator();
+        }
         env
     }
 
     /// Starts the operator binary, watching only this test's namespace, logging to a file.
     pub fn start_operator(&mut self) {
+        assert!(
+            !in_cluster(),
+            "MYI_IN_CLUSTER=1: the operator runs in the cluster, not here"
+        );
         assert!(self.operator.is_none(), "operator already running");
         self.operator = Some(self.spawn_operator(self.metrics_port, &self.log_path, &[]));
     }
@@ -259,6 +289,10 @@ impl TestEnv {
 
     /// One scrape of the operator's /metrics, `None` while it does not answer (for polls across a restart).
     pub async fn try_metrics(&self) -> Option<String> {
+        assert!(
+            !in_cluster(),
+            "MYI_IN_CLUSTER=1: no local operator serves metrics; leave this test out of the in-cluster set"
+        );
         http_get(self.metrics_port, "/metrics").await
     }
 
@@ -355,14 +389,30 @@ impl Drop for TestEnv {
                 .output()
                 .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
                 .unwrap_or_default();
-            let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+            let (source, log) = if in_cluster() {
+                let namespace = operator_namespace();
+                let log = Command::new("kubectl")
+                    .args(["-n", &namespace, "logs", "--prefix", "--tail=200", "--all-containers"])
+                    .args(["-l", "app.kubernetes.io/name=mysqlinstance-operator"])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr))
+                    .unwrap_or_else(|e| format!("kubectl failed: {e}"));
+                // Every namespace's lines: the operator in the cluster serves all the tests at once.
+                (format!("the in-cluster operator's pods in {namespace}"), log)
+            } else {
+                let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+                (self.log_path.display().to_string(), log)
+            };
             let tail: Vec<&str> = log.lines().rev().take(60).collect();
             eprintln!(
-                "==== state of namespace {} ====\n{dump}\n{status}\n==== operator log tail ({}) ====\n{}",
+                "==== state of namespace {} ====\n{dump}\n{status}\n==== operator log tail ({source}) ====\n{}",
                 self.namespace,
-                self.log_path.display(),
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             );
+            return;
+        }
+        if in_cluster() {
+            // tests/cluster/in-cluster.sh deletes it after checking that helm uninstall left the instances.
             return;
         }
         let _ = Command::new("kubectl")

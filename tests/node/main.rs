@@ -2,7 +2,9 @@
 //! the operator image and the MariaDB image built here (tests/images), in namespaces enforcing Pod Security
 //! "restricted". Each test reaches the database the way an application does: through the instance's Service,
 //! with the credentials from its Secret. They run inside the cluster's network namespace
-//! (`tests/cluster/cluster.sh exec DIR -- cargo test --test node`; scripts/test.sh does it).
+//! (`tests/cluster/cluster.sh exec DIR -- cargo test --test node`; scripts/test.sh does it). With
+//! `MYI_IN_CLUSTER=1` they use the operator that the Helm chart installed in the cluster instead of starting one
+//! (tests/cluster/in-cluster.sh DIR runs its set of these tests that way).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed expectation is a failed test.
 
