@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every test: unit, property and golden tests; the in-pod subcommands against a real MariaDB; end-to-end tests
 # on a fresh local control plane with kwok nodes; backup round trips against real MariaDB and S3; end-to-end
-# tests on a real node (kubelet, containerd, runc) running the images built here; the Dockerfile checked against
-# the operator image; the Helm chart; Prometheus rule and dashboard checks. Installs what it needs.
+# tests on a real node (kubelet, containerd, runc) running the images built here, then again against the operator
+# installed there by the Helm chart; the Dockerfile checked against the operator image; the Helm chart; Prometheus
+# rule and dashboard checks. Installs what it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
@@ -54,6 +55,9 @@ MYI_IMAGES="$images" tests/cluster/cluster.sh up --real "$real"
 
 step "cargo test --test node (real MariaDB pods under the operator, inside the cluster's network namespace)"
 tests/cluster/cluster.sh exec "$real" -- cargo test --test node
+
+step "The operator in the cluster: Helm chart install (local images, its ServiceAccount, leader election), named real-node tests against it, helm uninstall"
+tests/cluster/in-cluster.sh "$real"
 tests/cluster/cluster.sh down "$real"
 
 step "Prometheus rules, alert unit tests and dashboards"

@@ -84,6 +84,9 @@ struct RunArgs {
     identity: Option<String>,
 }
 
+/// How often the readiness task asks the instance cache again.
+const READINESS_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
 fn parse_server_image(value: &str) -> Result<(ServerVersion, String), String> {
     let (version, image) = value
         .split_once('=')
@@ -229,9 +232,19 @@ async fn run_controller(args: RunArgs) -> Result<(), String> {
     };
     metrics.leader.set(1);
     tokio::spawn(async move {
-        if store.wait_until_ready().await.is_ok() {
-            state.ready.store(true, Ordering::Relaxed);
-            info!("instance cache synced; ready");
+        // The controller's runner waits on the same store, and kube-runtime 5.0's readiness wakes only the last
+        // of concurrent waiters: ask again every 200 ms instead of waiting once, or /readyz can stay 503 for good
+        // (seen in-cluster on the real node).
+        loop {
+            match tokio::time::timeout(READINESS_POLL, store.wait_until_ready()).await {
+                Ok(Ok(())) => {
+                    state.ready.store(true, Ordering::Relaxed);
+                    info!("instance cache synced; ready");
+                    break;
+                }
+                Ok(Err(_)) => break,
+                Err(_) => {}
+            }
         }
     });
     match &mut candidacy {

@@ -11,7 +11,7 @@ use mysqlinstance_operator::api::Phase;
 use mysqlinstance_operator::controller::leader::LEASE_SECONDS;
 use serde_json::json;
 
-use crate::support::{Replica, TestEnv, assert_no_series, metric_value, try_metric_value, wait_for};
+use crate::support::{Replica, TestEnv, assert_no_series, http_get, metric_value, try_metric_value, wait_for};
 
 /// The operator's ServiceAccount may use only its own Lease, in its own namespace (deploy/operator.yaml).
 const LEASE_NAMESPACE: &str = "mysqlinstance-system";
@@ -42,6 +42,11 @@ async fn only_the_lease_holder_writes_and_the_standby_takes_over_when_it_is_kill
     wait_for("the first replica is elected", Duration::from_secs(30), || async {
         let scrape = env.try_metrics().await?;
         (try_metric_value(&scrape, "mysqlinstance_leader", &[])? == 1.0).then_some(())
+    })
+    .await;
+    // Ready once its caches synced (a standby is ready too: it is there to take over).
+    wait_for("the leader's /readyz", Duration::from_secs(30), || async {
+        http_get(env.metrics_port, "/readyz").await
     })
     .await;
     let standby = env.start_replica("standby", &replica_env(&second));
