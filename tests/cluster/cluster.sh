@@ -12,8 +12,13 @@
 #   tests/cluster/cluster.sh exec DIR -- CMD...    run CMD with KUBECONFIG and PATH set (real mode: inside the
 #                                                  cluster's network namespace, where pods, Services and *.svc work)
 #   tests/cluster/cluster.sh load DIR IMAGE.tar... import OCI archives into the node's containerd (real mode)
+#   tests/cluster/cluster.sh restart DIR NAME      (kwok mode) stop one component (etcd, kube-apiserver, ...) and start it
+#                                                  again with the same command line (fault tests)
 #   tests/cluster/cluster.sh down [DIR]            stop every process of that cluster, remove all it created and
 #                                                  DIR (idempotent)
+#
+# kwok mode reads MYI_FAKE_NODES (fake nodes, 3 by default, 110 pods each) and MYI_APISERVER_ARGS (extra
+# kube-apiserver flags, split on spaces: the benchmark's audit log).
 #
 # DIR defaults to ${MYI_CLUSTER_DIR:-/tmp/myi-cluster}. Several clusters can run side by side in different DIRs.
 # See tests/cluster/README.md.
@@ -23,7 +28,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 STAGES="$here/stages"
 # Components start in the order etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (DIR/pids);
 # `down` stops them in reverse.
-NODES=(kwok-node-0 kwok-node-1 kwok-node-2)
+NODES=()
+for ((node = 0; node < ${MYI_FAKE_NODES:-3}; node++)); do NODES+=("kwok-node-$node"); done
 MARKER=.myi-cluster
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
@@ -35,6 +41,7 @@ usage: $0 up [--real] [DIR]
        $0 {down|env} [DIR]
        $0 exec DIR -- CMD...
        $0 load DIR IMAGE.tar...
+       $0 restart DIR NAME
   DIR defaults to \${MYI_CLUSTER_DIR:-/tmp/myi-cluster}
 EOF
   exit 2
@@ -114,13 +121,29 @@ wait_gone() {
   return 0
 }
 
-# start NAME CMD...: run CMD in the background with its output in DIR/logs/NAME.log, record its PID and start time.
+# start NAME CMD...: run CMD in the background with its output appended to DIR/logs/NAME.log, record its PID and
+# start time, and its command line in DIR/commands/NAME (for restart).
 start() {
   local name=$1; shift
   CURRENT=$name
   log "starting $name"
-  "$@" </dev/null >"$DIR/logs/$name.log" 2>&1 &
+  mkdir -p "$DIR/commands"
+  printf '%q ' "$@" >"$DIR/commands/$name"
+  "$@" </dev/null >>"$DIR/logs/$name.log" 2>&1 &
   echo "$name $! $(proc_start $!)" >>"$DIR/pids"
+}
+
+# do_restart NAME: stop the component NAME and start it again as it was started.
+do_restart() {
+  local name=$1 command
+  [ -f "$DIR/env" ] || die "no cluster in $DIR (run: $0 up $DIR)"
+  load_env
+  command=$(cat "$DIR/commands/$name" 2>/dev/null) || die "no component $name in $DIR (see $DIR/commands)"
+  stop_all "$name"
+  grep -v "^$name " "$DIR/pids" >"$DIR/pids.new" || true
+  mv "$DIR/pids.new" "$DIR/pids"
+  eval "start $name $command"
+  log "restarted $name"
 }
 
 pid_of() { [ ! -f "$DIR/pids" ] || awk -v n="$1" '$1 == n {print $2, $3}' "$DIR/pids"; } # "PID START"
@@ -375,6 +398,7 @@ EOF
 
   # --advertise-address=127.0.0.1 needs --endpoint-reconciler-type=none on 1.37 (the apiserver refuses a loopback
   # advertise address for the lease reconciler); nothing here is an in-cluster client of the `kubernetes` Service.
+  # shellcheck disable=SC2086 # MYI_APISERVER_ARGS is a list of flags
   start kube-apiserver "$BIN/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
     --bind-address=127.0.0.1 --secure-port="$API_PORT" \
@@ -386,7 +410,7 @@ EOF
     --service-cluster-ip-range=10.96.0.0/16 \
     --authorization-mode=RBAC --allow-privileged=true \
     --enable-priority-and-fairness=false --max-requests-inflight=0 --max-mutating-requests-inflight=0 \
-    --profiling=false
+    --profiling=false ${MYI_APISERVER_ARGS:-}
   wait_until kube-apiserver 120 "kube-apiserver /readyz" \
     curl -fsS --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
     "https://127.0.0.1:$API_PORT/readyz"
@@ -515,6 +539,9 @@ case "$cmd" in
   load)
     [ $# -ge 2 ] || usage
     DIR=$1; shift; args=("$@") ;;
+  restart)
+    [ $# -eq 2 ] || usage
+    DIR=$1; args=("$2") ;;
   *) usage ;;
 esac
 DIR=${DIR:-${MYI_CLUSTER_DIR:-/tmp/myi-cluster}}
@@ -529,4 +556,5 @@ case "$cmd" in
   env) do_env ;;
   exec) do_exec "${args[@]}" ;;
   load) do_load "${args[@]}" ;;
+  restart) do_restart "${args[@]}" ;;
 esac
