@@ -1,5 +1,5 @@
 # The two entry points on a fresh machine: `make demo` and `make test`.
-.PHONY: demo test lint crd deploy
+.PHONY: demo test lint crd deploy bench
 
 demo:
 	bash scripts/demo.sh
@@ -17,3 +17,8 @@ crd:
 # The chart's copies of the CRD and the alert rules, and deploy/operator.yaml rendered from the chart.
 deploy:
 	bash tests/chart/generate.sh
+
+# The operator at scale against the null-operator floor; rewrites docs/performance.md and its plots.
+# `make bench BENCH_ARGS="--instances 300 --idle 60 --baseline HEAD~1"`
+bench:
+	python3 scripts/bench.py $(BENCH_ARGS)

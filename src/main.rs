@@ -13,7 +13,7 @@ use mysqlinstance_operator::backup::cli::{self as backup_cli, BackupArgs, Restor
 use mysqlinstance_operator::controller::leader::{Candidacy, LeaseSettings};
 use mysqlinstance_operator::controller::{self, RunConfig};
 use mysqlinstance_operator::instance::{self, InstanceCommand};
-use mysqlinstance_operator::resources::OperatorSettings;
+use mysqlinstance_operator::resources::{self, OperatorSettings};
 use mysqlinstance_operator::telemetry::{health::Progress, metrics::Metrics, server, traces};
 use tracing::{error, info};
 
@@ -64,7 +64,7 @@ struct RunArgs {
     #[arg(long, env = "CONCURRENCY", default_value_t = 4)]
     concurrency: u16,
     /// The operator's own image: init containers place its binary in server, backup and restore pods.
-    #[arg(long, env = "OPERATOR_IMAGE", default_value = concat!("ghcr.io/mysqlinstance/mysqlinstance-operator:", env!("CARGO_PKG_VERSION")))]
+    #[arg(long, env = "OPERATOR_IMAGE", default_value = resources::DEFAULT_OPERATOR_IMAGE)]
     operator_image: String,
     /// A server image to use instead of the pinned official one of a version, as VERSION=IMAGE (for example
     /// 11.4=registry.example/mariadb:11.4.8, for mirrors and air-gapped clusters); repeat per version.
