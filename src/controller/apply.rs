@@ -133,6 +133,9 @@ impl Writer<'_> {
         let secrets: Api<Secret> = self.api();
         let name = resources::credentials_secret_name(instance);
         let root_name = resources::root_secret_name(instance);
+        if step != CredentialsStep::InLine {
+            self.ctx.secrets.forget(instance);
+        }
         match step {
             CredentialsStep::InLine => Ok(0),
             CredentialsStep::Create { root_password } => {

@@ -91,17 +91,37 @@ where
 }
 
 /// A cache of the objects of `api` that match `labels`, and the stream of their changes that drives it
-/// and triggers reconciles. Managed fields are dropped: nothing reads them, and they are most of an
-/// object's size.
-pub fn watch<K>(api: Api<K>, labels: &str) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send)
+/// and triggers reconciles. Each object is `trim`med before it is kept, and its managed fields are dropped:
+/// nothing reads them, and they are most of an object's size.
+pub fn watch<K>(
+    api: Api<K>,
+    labels: &str,
+    trim: fn(&mut K),
+) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (store, writer) = reflector::store();
-    let stream = watcher(api, watcher::Config::default().labels(labels))
+    // Listed from the API server's watch cache, not etcd: what a restart with many children costs.
+    let stream = watcher(api, watcher::Config::default().labels(labels).any_semantic())
         .default_backoff()
-        .modify(|object| object.managed_fields_mut().clear())
+        .modify(move |object| {
+            object.managed_fields_mut().clear();
+            trim(object);
+        })
         .reflect(writer)
         .touched_objects();
     (store, stream.boxed())
+}
+
+/// Keeps the whole object: its spec is compared with the desired one (drift), or it is small.
+pub fn whole<K>(_: &mut K) {}
+
+/// Keeps a pod's metadata and status: what is read of pods (their containers' states and the runners'
+/// reports); the spec is a copy of a template the operator wrote and is most of a pod's size.
+pub fn pod_status(pod: &mut Pod) {
+    pod.spec = None;
+    if let Some(status) = pod.status.as_mut() {
+        status.conditions = None;
+    }
 }

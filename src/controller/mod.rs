@@ -8,6 +8,7 @@ mod observe;
 mod reconcile;
 #[cfg(test)]
 mod scenarios;
+mod secrets;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,12 +17,13 @@ use std::time::Duration;
 use futures::StreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tracing::{info, warn};
 
 pub use cache::Caches;
+use secrets::KnownSecrets;
 
 use crate::api::MySQLInstance;
 use crate::error::{Error, backoff};
@@ -31,8 +33,12 @@ use crate::telemetry::metrics::Metrics;
 
 /// Field manager of every write the operator makes.
 pub const FIELD_MANAGER: &str = "mysqlinstance-operator";
-/// How often an unchanged instance is looked at again, as a safety net behind the watches.
-const RESYNC: Duration = Duration::from_secs(300);
+/// How often an unchanged instance is looked at again, as a safety net behind the watches (controller-runtime's
+/// default too): every change of the instance or a child triggers a reconcile by itself, and each resync
+/// costs one Secret read per instance.
+const RESYNC: Duration = Duration::from_secs(10 * 60 * 60);
+/// The longest wait between retries of a failing reconcile.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// What every reconcile shares.
 pub struct Context {
@@ -43,6 +49,8 @@ pub struct Context {
     pub progress: Arc<Progress>,
     pub settings: OperatorSettings,
     pub caches: Caches,
+    /// The credentials Secrets as last read.
+    secrets: KnownSecrets,
     failures: Mutex<HashMap<ObjectRef<MySQLInstance>, u32>>,
 }
 
@@ -53,6 +61,7 @@ impl Context {
         progress: Arc<Progress>,
         settings: OperatorSettings,
         caches: Caches,
+        instances: Store<MySQLInstance>,
     ) -> Self {
         let reporter = Reporter {
             controller: FIELD_MANAGER.to_owned(),
@@ -65,6 +74,7 @@ impl Context {
             progress,
             settings,
             caches,
+            secrets: KnownSecrets::new(instances),
             failures: Mutex::default(),
         }
     }
@@ -74,7 +84,7 @@ impl Context {
         let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let count = failures.entry(ObjectRef::from(instance)).or_insert(0);
         *count = count.saturating_add(1);
-        backoff(*count, RESYNC)
+        backoff(*count, MAX_BACKOFF)
     }
 
     fn forget_failures(&self, instance: &MySQLInstance) {
@@ -122,13 +132,22 @@ pub fn controller(
     run: &RunConfig,
 ) -> (Store<MySQLInstance>, impl futures::Future<Output = ()>) {
     let ns = run.namespace.as_deref();
-    let (statefulsets, statefulset_events) = cache::watch(api(&client, ns), cache::MANAGED_BY);
-    let (services, service_events) = cache::watch(api(&client, ns), cache::MANAGED_BY);
-    let (config_maps, config_map_events) = cache::watch(api(&client, ns), cache::MANAGED_BY);
-    let (cronjobs, cronjob_events) = cache::watch(api(&client, ns), cache::MANAGED_BY);
-    let (jobs, job_events) = cache::watch(api(&client, ns), cache::MANAGED_BY);
-    let (pods, pod_events) = cache::watch(api(&client, ns), cache::OF_AN_INSTANCE);
-    let (claims, claim_events) = cache::watch(api(&client, ns), cache::OF_AN_INSTANCE);
+    let (statefulsets, statefulset_events) = cache::watch(api(&client, ns), cache::MANAGED_BY, cache::whole);
+    let (services, service_events) = cache::watch(api(&client, ns), cache::MANAGED_BY, cache::whole);
+    let (config_maps, config_map_events) = cache::watch(api(&client, ns), cache::MANAGED_BY, cache::whole);
+    let (cronjobs, cronjob_events) = cache::watch(api(&client, ns), cache::MANAGED_BY, cache::whole);
+    let (jobs, job_events) = cache::watch(api(&client, ns), cache::MANAGED_BY, cache::whole);
+    let (pods, pod_events) = cache::watch(api(&client, ns), cache::OF_AN_INSTANCE, cache::pod_status);
+    let (claims, claim_events) = cache::watch(api(&client, ns), cache::OF_AN_INSTANCE, cache::whole);
+    let (instances, writer) = reflector::store();
+    let instance_events = watcher(
+        api::<MySQLInstance>(&client, ns),
+        watcher::Config::default().any_semantic(),
+    )
+    .default_backoff()
+    .modify(|instance| instance.managed_fields_mut().clear())
+    .reflect(writer)
+    .applied_objects();
     let caches = Caches {
         statefulsets,
         services,
@@ -138,20 +157,17 @@ pub fn controller(
         pods,
         claims,
     };
-    let controller = Controller::new(
-        api::<MySQLInstance>(&client, ns),
-        watcher::Config::default().any_semantic(),
-    )
-    .with_config(ControllerConfig::default().concurrency(run.concurrency))
-    .owns_stream(statefulset_events)
-    .owns_stream(service_events)
-    .owns_stream(config_map_events)
-    .owns_stream(cronjob_events)
-    .watches_stream(job_events, instance_of)
-    .watches_stream(pod_events, instance_of)
-    .watches_stream(claim_events, instance_of);
+    let controller = Controller::for_stream(instance_events, instances)
+        .with_config(ControllerConfig::default().concurrency(run.concurrency))
+        .owns_stream(statefulset_events)
+        .owns_stream(service_events)
+        .owns_stream(config_map_events)
+        .owns_stream(cronjob_events)
+        .watches_stream(job_events, instance_of)
+        .watches_stream(pod_events, instance_of)
+        .watches_stream(claim_events, instance_of);
     let store = controller.store();
-    let ctx = Arc::new(Context::new(client, metrics, progress, settings, caches));
+    let ctx = Arc::new(Context::new(client, metrics, progress, settings, caches, store.clone()));
     let ctx_for_errors = ctx.clone();
     let fut = controller
         .shutdown_on_signal()

@@ -2,8 +2,8 @@
 //! about what it means is in [`crate::decide`].
 //!
 //! Children come from the watch caches. Secrets are read by name from the API: the operator may not list
-//! or watch Secrets (that would expose every Secret in the cluster), so the credentials Secret is the one
-//! read an unchanged instance costs.
+//! or watch Secrets (that would expose every Secret in the cluster). The credentials Secret is read once per
+//! spec generation and remembered ([`super::secrets`]), so a reconcile of an unchanged instance reads nothing.
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, ResourceExt};
@@ -21,7 +21,16 @@ pub async fn observe(ctx: &Context, instance: &MySQLInstance, namespace: &str) -
     let caches = &ctx.caches;
     let name = instance.name_any();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-    let secret = secrets.get_opt(&resources::credentials_secret_name(instance)).await?;
+    let secret = match ctx.secrets.get(instance) {
+        Some(known) => Some(known),
+        None => {
+            let read = secrets.get_opt(&resources::credentials_secret_name(instance)).await?;
+            if let Some(secret) = &read {
+                ctx.secrets.remember(instance, secret);
+            }
+            read
+        }
+    };
     // The named root password is only needed to create the credentials.
     let root_password_secret = match (&secret, &instance.spec.root_password_secret_ref) {
         (None, Some(reference)) => secrets.get_opt(&reference.name).await?,

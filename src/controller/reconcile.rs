@@ -121,8 +121,10 @@ async fn reconcile_instance(instance: &MySQLInstance, ctx: &Context) -> Result<(
     let now = Time(Timestamp::now());
     let Plan {
         transition,
+        edges,
         children,
         status,
+        status_before_children,
         events,
     } = info_span!("decide").in_scope(|| decide::decide(instance, &world, &ctx.settings, &now))?;
     span.record("phase", field::display(transition.to));
@@ -130,7 +132,7 @@ async fn reconcile_instance(instance: &MySQLInstance, ctx: &Context) -> Result<(
     let Applied { mut writes, failures } = apply::children(ctx, instance, &namespace, children)
         .instrument(info_span!("apply"))
         .await;
-    if let Some(failure) = Failure::of_children(status.clone(), failures) {
+    if let Some(failure) = Failure::of_children(Some(status_before_children), failures) {
         return Err(failure);
     }
     if let Some(status) = &status {
@@ -140,8 +142,8 @@ async fn reconcile_instance(instance: &MySQLInstance, ctx: &Context) -> Result<(
     }
     span.record("writes", writes);
 
-    if transition.changes_phase() {
-        let (from, to): (&'static str, &'static str) = (transition.from.into(), transition.to.into());
+    for (from, to) in edges {
+        let (from, to): (&'static str, &'static str) = (from.into(), to.into());
         ctx.metrics.phase_transitions.with_label_values(&[from, to]).inc();
         info!(from, to, reason = %transition.reason, detail = %transition.message, "phase transition");
     }

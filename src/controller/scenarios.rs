@@ -92,7 +92,14 @@ impl Scenario {
         let settings = settings();
         let metrics = Arc::new(Metrics::new().expect("metrics"));
         Self {
-            ctx: Arc::new(Context::new(client, metrics, Arc::default(), settings, caches)),
+            ctx: Arc::new(Context::new(
+                client,
+                metrics,
+                Arc::default(),
+                settings,
+                caches,
+                kube::runtime::reflector::store().0,
+            )),
             requests,
             _writers: writers,
         }
@@ -203,6 +210,8 @@ async fn the_first_reconcile_creates_exactly_the_children_in_order() {
             format!("PATCH {NS}/services/shop"),
             format!("PATCH {APPS}/statefulsets/shop"),
             format!("PATCH {INSTANCES}/shop/status"),
+            // Pending -> Provisioning, in the status write that follows the children.
+            "POST /apis/events.k8s.io/v1/namespaces/apps/events".to_owned(),
         ]
     );
     let requests = scenario.requests();
@@ -224,7 +233,10 @@ async fn the_first_reconcile_creates_exactly_the_children_in_order() {
         Value::Null,
         "applications never get the root password"
     );
-    assert_eq!(requests[7].body["status"]["phase"], "Pending");
+    assert_eq!(
+        requests[7].body["status"]["phase"], "Provisioning",
+        "the first status counts the children just created"
+    );
     assert!(scenario.metric("mysqlinstance_api_writes_total{kind=\"StatefulSet\",operation=\"apply\"} 1"));
 }
 
@@ -242,6 +254,21 @@ async fn an_unchanged_instance_makes_no_write() {
     assert!(
         !rendered.contains("mysqlinstance_api_writes_total{"),
         "no write was counted"
+    );
+
+    scenario.reconcile(&instance).await.expect("reconciled again");
+    assert_eq!(scenario.lines().len(), 1, "the Secret is remembered: no request at all");
+    let mut edited = instance.clone();
+    edited.metadata.generation = edited.metadata.generation.map(|g| g + 1);
+    scenario.reconcile(&edited).await.ok();
+    assert_eq!(
+        scenario.lines().first(),
+        Some(&format!("GET {NS}/secrets/shop-credentials")),
+    );
+    assert_eq!(
+        scenario.lines().get(1),
+        Some(&format!("GET {NS}/secrets/shop-credentials")),
+        "a spec change reads the Secret again"
     );
 }
 

@@ -27,17 +27,22 @@ use crate::resources::{self, Credentials, OperatorSettings, credential_keys};
 pub fn decide(instance: &MySQLInstance, world: &World, settings: &OperatorSettings, now: &Time) -> Result<Plan> {
     let observed = world.observed(instance);
     let phase = instance.status.as_ref().and_then(|s| s.phase).unwrap_or(Phase::Pending);
-    let transition = fsm::step(phase, &observed);
     let (children, held) = if observed.paused || observed.spec_error.is_some() {
         (Children::default(), None)
     } else {
         children(instance, world, settings, &observed, now)?
     };
-    let status = status::desired(instance, world, &observed, &transition, held.as_ref(), now);
+    let (before, _) = fsm::settle(phase, &observed);
+    let status_before_children = status::desired(instance, world, &observed, &before, held.as_ref(), now);
+    let applied = children.applied_to(observed);
+    let (transition, edges) = fsm::settle(phase, &applied);
+    let status = status::desired(instance, world, &applied, &transition, held.as_ref(), now);
     Ok(Plan {
         status: (instance.status.as_ref() != Some(&status)).then_some(status),
+        status_before_children,
         events: transition_event(&transition).into_iter().collect(),
         transition,
+        edges,
         children,
     })
 }

@@ -6,8 +6,8 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
-use crate::api::MySQLInstanceStatus;
-use crate::fsm::Transition;
+use crate::api::{MySQLInstanceStatus, Phase};
+use crate::fsm::{Observed, Transition};
 use crate::resources::Credentials;
 #[cfg(doc)]
 use crate::resources::ROOT_SECRET_ANNOTATION;
@@ -15,12 +15,18 @@ use crate::resources::ROOT_SECRET_ANNOTATION;
 /// Everything one reconcile writes, decided before the first write.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
-    /// The phase step taken.
+    /// From the stored phase to the one this reconcile leaves (see [`crate::fsm::settle`]).
     pub transition: Transition,
+    /// The edges of the phase machine taken on the way, in order.
+    pub edges: Vec<(Phase, Phase)>,
     /// What happens to each child.
     pub children: Children,
-    /// The status to write, when it differs from the stored one.
+    /// The status to write once every child is applied, when it differs from the stored one. It counts what
+    /// the children steps create (the credentials, the StatefulSet), so a new instance goes to Provisioning
+    /// in the write that follows creating them, not one reconcile later.
     pub status: Option<MySQLInstanceStatus>,
+    /// The status as observed before this reconcile wrote anything: what a failed child leaves to show.
+    pub status_before_children: MySQLInstanceStatus,
     /// Events to publish once the writes are done.
     pub events: Vec<PlannedEvent>,
 }
@@ -45,6 +51,18 @@ impl Children {
     /// Whether the plan writes any child: everything but the default, which leaves every child alone.
     pub fn writes_anything(&self) -> bool {
         *self != Children::default()
+    }
+
+    /// `observed` as these steps leave it once applied: the credentials and the StatefulSet they create
+    /// exist. Nothing else they write is observed before its controller reports on it.
+    pub fn applied_to(&self, mut observed: Observed) -> Observed {
+        if matches!(self.credentials, CredentialsStep::Create { .. }) {
+            observed.credentials_ready = true;
+        }
+        if matches!(self.statefulset, Step::Apply(_)) {
+            observed.statefulset_exists = true;
+        }
+        observed
     }
 }
 

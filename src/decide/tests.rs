@@ -123,10 +123,22 @@ fn a_new_instance_gets_credentials_and_every_child_at_once() {
     assert_eq!(children.backup_cronjob, Step::InLine, "no backups asked for");
     assert_eq!(children.backup_volume, Step::InLine);
     assert_eq!(children.restore_job, Step::InLine);
+    // The status written after these writes counts what they create: Provisioning in the first status write.
     let status = plan.status.expect("a first status");
-    assert_eq!(status.phase, Some(Phase::Pending));
-    assert_eq!(plan.transition.reason, Reason::CredentialsPending);
-    assert!(plan.events.is_empty(), "Pending to Pending is not a transition");
+    assert_eq!(status.phase, Some(Phase::Provisioning));
+    assert_eq!(status.secret_name.as_deref(), Some("shop-credentials"));
+    assert_eq!(plan.transition.reason, Reason::WaitingForReplicas);
+    assert_eq!(plan.edges, vec![(Phase::Pending, Phase::Provisioning)]);
+    assert_eq!(
+        plan.events.len(),
+        1,
+        "one Event for the phase change: {:?}",
+        plan.events
+    );
+    assert_eq!(plan.events[0].note, "Pending -> Provisioning: 0/1 replicas ready");
+    // Should a child fail, the instance shows what was there before: no credentials yet.
+    assert_eq!(plan.status_before_children.phase, Some(Phase::Pending));
+    assert_eq!(plan.status_before_children.secret_name, None);
 }
 
 #[test]

@@ -121,6 +121,21 @@ pub fn is_allowed(from: Phase, to: Phase) -> bool {
     from == to || EDGES.contains(&(from, to))
 }
 
+/// Where one observation leads from `phase`: the transition from `phase` to the phase that holds, with the
+/// reason and message of that phase, and each edge taken on the way. It is what as many reconciles of an
+/// unchanged observation would reach one status write at a time (each write triggers the next), in one
+/// write. Every edge is in [`EDGES`].
+pub fn settle(phase: Phase, observed: &Observed) -> (Transition, Vec<(Phase, Phase)>) {
+    let mut edges = Vec::new();
+    let mut last = step(phase, observed);
+    // No cycle of edges is taken on one observation; the bound only guarantees an end.
+    while last.changes_phase() && edges.len() < EDGES.len() {
+        edges.push((last.from, last.to));
+        last = step(last.to, observed);
+    }
+    (Transition { from: phase, ..last }, edges)
+}
+
 /// Decides the next phase. Total: every phase and observation yields a transition, and never panics.
 pub fn step(phase: Phase, observed: &Observed) -> Transition {
     let (to, reason, message) = if let Some(error) = &observed.spec_error {
@@ -502,6 +517,22 @@ mod tests {
             prop_assert_eq!(t.from, phase);
             prop_assert!(is_allowed(t.from, t.to), "{:?} -> {:?} ({:?}) is not in EDGES", t.from, t.to, t.reason);
             prop_assert!(!t.message.is_empty());
+        }
+
+        #[test]
+        fn settling_walks_edges_to_a_phase_that_holds(phase in any_phase(), observed in any_observed()) {
+            let (t, edges) = settle(phase, &observed);
+            prop_assert_eq!(t.from, phase);
+            let mut at = phase;
+            for (from, to) in &edges {
+                prop_assert_eq!(*from, at);
+                prop_assert!(from != to && is_allowed(*from, *to), "{:?} -> {:?} is not in EDGES", from, to);
+                at = *to;
+            }
+            prop_assert_eq!(at, t.to);
+            let held = step(t.to, &observed);
+            prop_assert_eq!(held.to, t.to, "the settled phase holds");
+            prop_assert_eq!((held.reason, &held.message), (t.reason, &t.message));
         }
 
         #[test]

@@ -47,9 +47,11 @@ async fn create_goes_pending_provisioning_ready_with_owned_children() {
         .await
         .expect("reached Ready in time")
         .expect("watch task");
+    // The first status is already Provisioning: the reconcile that creates the credentials and the
+    // StatefulSet writes the phase they lead to (Pending shows only while credentials cannot be made).
     assert_eq!(
         phases,
-        vec![Phase::Pending, Phase::Provisioning, Phase::Ready],
+        vec![Phase::Provisioning, Phase::Ready],
         "phases seen by a watch"
     );
 
