@@ -229,4 +229,6 @@ fn transition_event(transition: &Transition) -> Option<PlannedEvent> {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 pub(crate) mod tests;

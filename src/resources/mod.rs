@@ -25,7 +25,7 @@ pub use credentials::{
 pub use metadata::{INSTANCE_LABEL, SPEC_HASH_ANNOTATION, with_spec_hash};
 pub use restore::{restore_job, restore_job_name};
 pub use service::{headless_service, headless_service_name, service};
-pub use statefulset::{data_claim_name, is_larger, mounts_root_secret, statefulset};
+pub use statefulset::{compare_quantities, data_claim_name, is_larger, mounts_root_secret, statefulset};
 
 use std::collections::BTreeMap;
 

@@ -3,6 +3,7 @@
 //! second one initializes the data directory with it, the server binary is the main process, and the probes
 //! run through the placed binary.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec};
@@ -44,10 +45,23 @@ pub fn data_claim_name(instance: &MySQLInstance, ordinal: u32) -> String {
 /// Whether quantity `want` is strictly larger than `current`; unparsable quantities are never larger, so a
 /// volume is only ever grown, never rewritten over a notation difference such as `1Gi` against `1024Mi`.
 pub fn is_larger(want: &str, current: &str) -> bool {
+    compare_quantities(want, current) == Some(Ordering::Greater)
+}
+
+/// Kubernetes caps quantities at 2^63-1. Up to this magnitude the parser's exact decimal comparison stays
+/// within its range; beyond it, bringing both to one unit overflows the decimal and panics.
+const EXACT_QUANTITY_LIMIT: f64 = 9_223_372_036_854_775_808.0;
+
+/// Compares two quantities by value (`1Gi` equals `1024Mi`); `None` when either does not parse. Magnitudes
+/// beyond what Kubernetes stores compare as floating-point numbers.
+pub fn compare_quantities(a: &str, b: &str) -> Option<Ordering> {
     use kube_quantity::ParsedQuantity;
-    match (ParsedQuantity::try_from(want), ParsedQuantity::try_from(current)) {
-        (Ok(want), Ok(current)) => want > current,
-        _ => false,
+    let (a, b) = (ParsedQuantity::try_from(a).ok()?, ParsedQuantity::try_from(b).ok()?);
+    let (a_bytes, b_bytes) = (a.to_bytes_f64()?, b.to_bytes_f64()?);
+    if a_bytes.abs() < EXACT_QUANTITY_LIMIT && b_bytes.abs() < EXACT_QUANTITY_LIMIT {
+        Some(a.cmp(&b))
+    } else {
+        a_bytes.partial_cmp(&b_bytes)
     }
 }
 
@@ -348,7 +362,8 @@ pub fn statefulset(
 
 #[cfg(test)]
 mod tests {
-    use super::is_larger;
+    use super::{compare_quantities, is_larger};
+    use std::cmp::Ordering;
 
     #[test]
     fn growth_compares_quantities_not_strings() {
@@ -357,5 +372,54 @@ mod tests {
         assert!(!is_larger("1024Mi", "1Gi"), "same size in another notation");
         assert!(!is_larger("1Gi", "2Gi"));
         assert!(!is_larger("lots", "1Gi"));
+    }
+
+    /// Found by the fuzzer: comparing `100000000000Gi` with `n` (zero nanos) overflowed the parser's decimal
+    /// and panicked, crash-looping the operator on a spec the CRD accepts (Kubernetes caps such sizes).
+    #[test]
+    fn huge_quantities_compare_without_panicking() {
+        assert!(is_larger("100000000000Gi", "n"));
+        assert!(!is_larger("n", "100000000000Gi"));
+        assert!(is_larger("100000000000000000000Pi", "1Gi"));
+        assert_eq!(
+            compare_quantities("70000000000000000000000000000", "1Pi"),
+            Some(Ordering::Greater)
+        );
+        // Every pair of suffixes, with the largest value below the exact limit against the smallest ones. (The
+        // parser reads the `E` of `1E` and `1Ei` as an exponent and refuses them: those only must not panic.)
+        const SUFFIXES: [(&str, f64); 16] = [
+            ("n", 1e-9),
+            ("u", 1e-6),
+            ("m", 1e-3),
+            ("", 1.0),
+            ("k", 1e3),
+            ("M", 1e6),
+            ("G", 1e9),
+            ("T", 1e12),
+            ("P", 1e15),
+            ("E", 1e18),
+            ("Ki", 1024.0),
+            ("Mi", 1048576.0),
+            ("Gi", 1073741824.0),
+            ("Ti", 1099511627776.0),
+            ("Pi", 1125899906842624.0),
+            ("Ei", 1152921504606846976.0),
+        ];
+        let parses = |q: &str| compare_quantities(q, q).is_some();
+        for (big, unit) in SUFFIXES {
+            let largest = format!("{}{big}", (9.2e18 / unit).floor());
+            for (small, _) in SUFFIXES {
+                for tiny in [format!("1{small}"), format!("0.001{small}"), format!("-{largest}")] {
+                    let (down, up) = (compare_quantities(&largest, &tiny), compare_quantities(&tiny, &largest));
+                    if parses(&largest) && parses(&tiny) {
+                        assert_eq!(
+                            (down, up),
+                            (Some(Ordering::Greater), Some(Ordering::Less)),
+                            "{largest} > {tiny}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }
