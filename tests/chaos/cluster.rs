@@ -17,6 +17,31 @@ pub struct ControlPlane {
 }
 
 impl ControlPlane {
+    /// The cluster of `KUBECONFIG` when cluster.sh started it.
+    pub fn find() -> Option<Self> {
+        let kubeconfig = PathBuf::from(std::env::var_os("KUBECONFIG")?);
+        let dir = kubeconfig.parent()?.to_path_buf();
+        dir.join("pids").is_file().then_some(Self { dir })
+    }
+
+    /// The components of DIR/pids that are no longer running (a scenario's result means little without
+    /// them: with no scheduler, no pod is ever Ready).
+    pub fn dead_components(&self) -> Vec<String> {
+        let pids = std::fs::read_to_string(self.dir.join("pids")).unwrap_or_default();
+        pids.lines()
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                let (name, pid, start) = (
+                    fields.next()?,
+                    fields.next()?.parse().ok()?,
+                    fields.next()?.parse().ok(),
+                );
+                let alive = stat_field(pid, 22) == start && stat_field_text(pid, 3).as_deref() != Some("Z");
+                (!alive).then(|| name.to_owned())
+            })
+            .collect()
+    }
+
     pub fn from_env() -> Self {
         let kubeconfig = PathBuf::from(std::env::var_os("KUBECONFIG").expect("KUBECONFIG is set"));
         let dir = kubeconfig.parent().expect("KUBECONFIG has a directory").to_path_buf();
@@ -103,13 +128,20 @@ fn stat_field(pid: u32, n: usize) -> Option<u64> {
     rest.split_whitespace().nth(n - 3)?.parse().ok()
 }
 
+/// Field `n` (1-based, at least 3) of /proc/PID/stat as text.
+fn stat_field_text(pid: u32, n: usize) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(n - 3).map(str::to_owned)
+}
+
 /// Clock ticks per second of /proc/PID/stat (USER_HZ; 100 on Linux).
 const TICKS_PER_SECOND: f64 = 100.0;
 
-/// User plus system CPU time of `pid`, in seconds.
-pub fn cpu_seconds(pid: u32) -> f64 {
-    let ticks = stat_field(pid, 14).and_then(|utime| Some(utime + stat_field(pid, 15)?));
-    ticks.unwrap_or_else(|| panic!("no /proc/{pid}/stat: the process is gone")) as f64 / TICKS_PER_SECOND
+/// User plus system CPU time of `pid`, in seconds; `None` once the process is gone.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let ticks = stat_field(pid, 14)? + stat_field(pid, 15)?;
+    Some(ticks as f64 / TICKS_PER_SECOND)
 }
 
 /// The PID of the operator process serving its metrics on `port` (its command line names the address).

@@ -62,6 +62,13 @@ impl Settings {
     }
 }
 
+/// Extra environment of the operators: MYI_CHAOS_RUST_LOG becomes their RUST_LOG (to debug a scenario).
+pub fn operator_env() -> Vec<(String, String)> {
+    std::env::var("MYI_CHAOS_RUST_LOG")
+        .map(|filter| vec![("RUST_LOG".to_owned(), filter)])
+        .unwrap_or_default()
+}
+
 /// A fresh ledger and its watch of the namespace.
 pub fn watch(env: &TestEnv) -> (Shared, tokio::task::JoinHandle<()>) {
     let ledger: Shared = Arc::new(Mutex::new(Ledger::default()));
@@ -87,11 +94,13 @@ pub async fn writes(port: u16) -> Option<f64> {
     Some(try_metric_value(&scrape, "mysqlinstance_api_writes_total", &[]).unwrap_or(0.0))
 }
 
-/// Reconcile and watch errors so far.
-pub async fn errors(port: u16) -> f64 {
-    let scrape = http_get(port, "/metrics").await.expect("the operator serves /metrics");
-    try_metric_value(&scrape, "mysqlinstance_reconcile_errors_total", &[]).unwrap_or(0.0)
-        + try_metric_value(&scrape, "mysqlinstance_watch_errors_total", &[]).unwrap_or(0.0)
+/// Reconcile and watch errors so far; `None` when the operator does not answer.
+pub async fn errors(port: u16) -> Option<f64> {
+    let scrape = http_get(port, "/metrics").await?;
+    Some(
+        try_metric_value(&scrape, "mysqlinstance_reconcile_errors_total", &[]).unwrap_or(0.0)
+            + try_metric_value(&scrape, "mysqlinstance_watch_errors_total", &[]).unwrap_or(0.0),
+    )
 }
 
 /// How long the write counters must stand still to call the operators idle.

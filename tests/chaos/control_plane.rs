@@ -29,52 +29,64 @@ const WATCHES: usize = 8;
 struct Window {
     fault: &'static str,
     seconds: f64,
-    cpu: f64,
-    errors: f64,
+    /// CPU seconds and errors; `None` when the operator was gone at the end.
+    cpu: Option<f64>,
+    errors: Option<f64>,
 }
 
 impl Window {
     async fn measure<F: std::future::Future<Output = ()>>(fault: &'static str, pid: u32, port: u16, run: F) -> Self {
-        let (cpu, errors, start) = (cluster::cpu_seconds(pid), common::errors(port).await, Instant::now());
+        let cpu = cluster::cpu_seconds(pid).expect("the operator runs");
+        let errors = common::errors(port).await.expect("the operator serves /metrics");
+        let start = Instant::now();
         run.await;
         let seconds = start.elapsed().as_secs_f64();
         Self {
             fault,
             seconds,
-            cpu: cluster::cpu_seconds(pid) - cpu,
-            errors: common::errors(port).await - errors,
+            cpu: cluster::cpu_seconds(pid).map(|now| now - cpu),
+            errors: common::errors(port).await.map(|now| now - errors),
         }
     }
 
     /// The report line, and what exceeds the bounds.
     fn check(&self, instances: usize) -> Option<String> {
-        let share = self.cpu / self.seconds;
-        let rate = self.errors / self.seconds;
+        let (Some(cpu), Some(errors)) = (self.cpu, self.errors) else {
+            let problem = format!(
+                "{}: the operator exited or stopped serving /metrics during the fault",
+                self.fault
+            );
+            emit(&format!("chaos: control-plane:   {problem}"));
+            return Some(problem);
+        };
+        let share = cpu / self.seconds;
+        let rate = errors / self.seconds;
         let rate_bound = ERROR_RATE_BOUND * (instances + WATCHES) as f64;
         emit(&format!(
-            "chaos: control-plane:   {} for {:.1} s: operator CPU {:.2} s ({:.1}% of a core, bound {:.0}%), \
-             reconcile+watch errors {} ({:.2}/s, bound {rate_bound:.0}/s)",
+            "chaos: control-plane:   {} for {:.1} s: operator CPU {cpu:.2} s ({:.1}% of a core, bound {:.0}%), \
+             reconcile+watch errors {errors} ({rate:.2}/s, bound {rate_bound:.0}/s)",
             self.fault,
             self.seconds,
-            self.cpu,
             100.0 * share,
             100.0 * CPU_BOUND,
-            self.errors,
-            rate
         ));
         (share > CPU_BOUND || rate > rate_bound).then(|| format!("{}: over a bound", self.fault))
     }
 }
 
+/// How long an edit after a fault may take to reach the StatefulSet.
+const RECOVERY: Duration = Duration::from_secs(60);
+
 /// Edits a live instance and waits until the edit reaches its StatefulSet: the operator's watches are back.
-async fn recovered(env: &TestEnv, ledger: &Shared, rng: &mut Rng) -> bool {
+async fn recovered(env: &TestEnv, ledger: &Shared, rng: &mut Rng, fault: &str) -> bool {
+    let started = Instant::now();
     let name = ledger.lock().unwrap().live().next().map(|(name, _)| name.clone());
     let Some(name) = name else { return false };
     let instances = env.api::<MySQLInstance>();
     workload::execute(&instances, ledger, rng, &Op::Edit(name.clone())).await;
     let want = ledger.lock().unwrap().intents[&name].max_connections.to_string();
     let (statefulsets, config_maps) = (env.api::<StatefulSet>(), env.api::<ConfigMap>());
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + RECOVERY;
     while Instant::now() < deadline {
         if let (Ok(instance), Ok(statefulset), Ok(config_map)) = (
             instances.get(&name).await,
@@ -83,17 +95,25 @@ async fn recovered(env: &TestEnv, ledger: &Shared, rng: &mut Rng) -> bool {
         ) && instance.spec.config.get("max_connections") == Some(&want)
             && ledger::drift(&instance, Some(&statefulset), Some(&config_map)).is_none()
         {
+            emit(&format!(
+                "chaos: control-plane:   after the {fault}, an edit reached its StatefulSet in {:.1} s",
+                started.elapsed().as_secs_f64()
+            ));
             return true;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    emit(&format!(
+        "chaos: control-plane:   after the {fault}, an edit of {name} did not reach its StatefulSet in {} s",
+        RECOVERY.as_secs()
+    ));
     false
 }
 
 pub async fn run(settings: &Settings) {
     let started = Instant::now();
     let control_plane = ControlPlane::from_env();
-    let env = TestEnv::new("chaos-cp").await;
+    let env = TestEnv::with_env("chaos-cp", common::operator_env()).await;
     let port = env.metrics_port;
     common::reconciling(port).await;
     let pid = cluster::pid_serving(port);
@@ -126,7 +146,7 @@ pub async fn run(settings: &Settings) {
         }
     );
     problems.extend(window.check(count));
-    survived += usize::from(recovered(&env, &ledger, &mut rng).await);
+    survived += usize::from(recovered(&env, &ledger, &mut rng, window.fault).await);
 
     // etcd paused while the second third is under way.
     let delay = rng.millis(300, 1500);
@@ -150,7 +170,7 @@ pub async fn run(settings: &Settings) {
         }
     );
     problems.extend(window.check(count));
-    survived += usize::from(recovered(&env, &ledger, &mut rng).await);
+    survived += usize::from(recovered(&env, &ledger, &mut rng, window.fault).await);
 
     workload::run(
         &api,

@@ -12,7 +12,7 @@ use crate::workload::{self, Mix};
 
 pub async fn run(settings: &Settings) {
     let started = Instant::now();
-    let mut env = TestEnv::new("chaos-kills").await;
+    let mut env = TestEnv::with_env("chaos-kills", common::operator_env()).await;
     let port = env.metrics_port;
     let (ledger, watch) = common::watch(&env);
     let mut plan_rng = Rng::derive(settings.seed, "kills/plan");

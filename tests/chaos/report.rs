@@ -78,7 +78,15 @@ impl Outcome {
 
     /// Prints and records the line, then fails the test (while the scenario's namespace is still there, so
     /// the harness dumps it) unless nothing was lost.
-    pub fn finish(&self) {
+    pub fn finish(&mut self) {
+        if let Some(control_plane) = crate::cluster::ControlPlane::find() {
+            let dead = control_plane.dead_components();
+            if !dead.is_empty() {
+                self.problems.push(format!(
+                    "control-plane components not running at the end: {dead:?} (DIR/logs)"
+                ));
+            }
+        }
         emit(&self.line());
         for problem in &self.problems {
             println!("chaos: {}:   {problem}", self.scenario);

@@ -14,7 +14,8 @@ use crate::workload::{self, Mix};
 
 pub async fn run(settings: &Settings) {
     let started = Instant::now();
-    let no_election = vec![("LEADER_ELECTION".to_owned(), "false".to_owned())];
+    let mut no_election = common::operator_env();
+    no_election.push(("LEADER_ELECTION".to_owned(), "false".to_owned()));
     let env = TestEnv::with_env("chaos-twins", no_election).await;
     let twin = env.start_replica("twin", &[]);
     common::reconciling(env.metrics_port).await;
