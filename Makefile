@@ -1,11 +1,15 @@
 # The two entry points on a fresh machine: `make demo` and `make test`.
-.PHONY: demo test lint crd deploy bench
+.PHONY: demo test lint crd deploy chaos bench
 
 demo:
 	bash scripts/demo.sh
 
 test:
 	bash scripts/test.sh
+
+# The full chaos suite on a cluster of its own (docs/chaos.md); `make test` runs a short one.
+chaos:
+	bash scripts/chaos.sh
 
 lint:
 	cargo fmt --all -- --check

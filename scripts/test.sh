@@ -46,8 +46,8 @@ tests/cluster/cluster.sh up "$dir"
 step "Helm chart: lint, drift against crds/ and deploy/, schema, server-side dry run"
 (eval "$(tests/cluster/cluster.sh env "$dir")" && tests/chart/check.sh)
 
-step "cargo test (unit, property, golden, in-pod subcommands, end-to-end on kwok, backup)"
-(eval "$(tests/cluster/cluster.sh env "$dir")" && cargo test --lib --bins --test instance --test e2e --test backup)
+step "cargo test (unit, property, golden, in-pod subcommands, end-to-end on kwok, backup, short chaos suite)"
+(eval "$(tests/cluster/cluster.sh env "$dir")" && cargo test --lib --bins --test instance --test e2e --test backup --test chaos)
 tests/cluster/cluster.sh down "$dir"
 
 step "Starting the real-node cluster (kubelet, containerd, runc, CNI, kube-proxy, CoreDNS in a private network namespace)"

@@ -76,14 +76,14 @@ impl ControlPlane {
         let pids = std::fs::read_to_string(self.dir.join("pids")).expect("DIR/pids");
         let (pid, start) = pids
             .lines()
-            .filter_map(|line| {
+            .rev()
+            .find_map(|line| {
                 let mut fields = line.split_whitespace();
                 if fields.next()? != name {
                     return None;
                 }
                 Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
             })
-            .last()
             .unwrap_or_else(|| panic!("no {name} in {}/pids", self.dir.display()));
         assert_eq!(
             stat_field(pid, 22),

@@ -110,7 +110,7 @@ async fn recovered(env: &TestEnv, ledger: &Shared, rng: &mut Rng, fault: &str) -
     false
 }
 
-pub async fn run(settings: &Settings) {
+pub async fn run(settings: &Settings) -> Outcome {
     let started = Instant::now();
     let control_plane = ControlPlane::from_env();
     let env = TestEnv::with_env("chaos-cp", common::operator_env()).await;
@@ -190,5 +190,5 @@ pub async fn run(settings: &Settings) {
     }
     watch.abort();
     outcome.took = started.elapsed();
-    outcome.finish();
+    outcome.finish(env.log_path())
 }

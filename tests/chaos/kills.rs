@@ -10,7 +10,7 @@ use crate::rng::Rng;
 use crate::support::TestEnv;
 use crate::workload::{self, Mix};
 
-pub async fn run(settings: &Settings) {
+pub async fn run(settings: &Settings) -> Outcome {
     let started = Instant::now();
     let mut env = TestEnv::with_env("chaos-kills", common::operator_env()).await;
     let port = env.metrics_port;
@@ -66,5 +66,5 @@ pub async fn run(settings: &Settings) {
     }
     watch.abort();
     outcome.took = started.elapsed();
-    outcome.finish();
+    outcome.finish(env.log_path())
 }

@@ -196,14 +196,18 @@ pub fn observe(client: &Client, namespace: &str, ledger: Shared) -> tokio::task:
             match event {
                 Sighting::Secret(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => ledger.seen_secret(&s),
                 Sighting::Secret(watcher::Event::Delete(s)) => ledger.deleted_secret(&s),
-                Sighting::Volume(watcher::Event::Apply(v) | watcher::Event::InitApply(v)) => ledger.seen_volume(&v),
-                Sighting::Volume(watcher::Event::Delete(v)) => ledger.deleted_volume(&v),
-                _ => {}
+                Sighting::Volume(event) => match event {
+                    watcher::Event::Apply(v) | watcher::Event::InitApply(v) => ledger.seen_volume(&v),
+                    watcher::Event::Delete(v) => ledger.deleted_volume(&v),
+                    _ => {}
+                },
+                Sighting::Secret(_) => {}
             }
         }
     })
 }
 
+#[allow(clippy::large_enum_variant)] // One at a time, straight from the watch.
 enum Sighting {
     Secret(watcher::Event<Secret>),
     Volume(watcher::Event<PersistentVolumeClaim>),

@@ -34,13 +34,24 @@ async fn chaos() {
         settings.kills,
         settings.etcd_pause.as_secs()
     );
+    let mut outcomes = Vec::new();
     if settings.runs("kills") {
-        kills::run(&settings).await;
+        outcomes.push(kills::run(&settings).await);
     }
     if settings.runs("control-plane") {
-        control_plane::run(&settings).await;
+        outcomes.push(control_plane::run(&settings).await);
     }
     if settings.runs("twins") {
-        twins::run(&settings).await;
+        outcomes.push(twins::run(&settings).await);
     }
+    let failed: Vec<String> = outcomes.iter().filter(|o| !o.clean()).map(|o| o.line()).collect();
+    assert!(
+        failed.is_empty(),
+        "chaos: {} of {} scenarios lost something or did not recover (details above; replay with \
+         MYI_CHAOS_SEED={}):\n{}",
+        failed.len(),
+        outcomes.len(),
+        settings.seed,
+        failed.join("\n")
+    );
 }

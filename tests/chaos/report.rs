@@ -76,9 +76,9 @@ impl Outcome {
         self.survived == self.faults && self.problems.is_empty()
     }
 
-    /// Prints and records the line, then fails the test (while the scenario's namespace is still there, so
-    /// the harness dumps it) unless nothing was lost.
-    pub fn finish(&mut self) {
+    /// Prints and records the line and what went wrong; the suite fails at the end unless every scenario was
+    /// clean (so that one scenario's failure does not hide the others' results).
+    pub fn finish(mut self, operator_log: &std::path::Path) -> Self {
         if let Some(control_plane) = crate::cluster::ControlPlane::find() {
             let dead = control_plane.dead_components();
             if !dead.is_empty() {
@@ -91,7 +91,10 @@ impl Outcome {
         for problem in &self.problems {
             println!("chaos: {}:   {problem}", self.scenario);
         }
-        assert!(self.clean(), "{}\n{}", self.line(), self.problems.join("\n"));
+        if !self.clean() {
+            println!("chaos: {}:   operator log: {}", self.scenario, operator_log.display());
+        }
+        self
     }
 }
 

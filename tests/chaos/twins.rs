@@ -12,7 +12,7 @@ use crate::rng::Rng;
 use crate::support::TestEnv;
 use crate::workload::{self, Mix};
 
-pub async fn run(settings: &Settings) {
+pub async fn run(settings: &Settings) -> Outcome {
     let started = Instant::now();
     let mut no_election = common::operator_env();
     no_election.push(("LEADER_ELECTION".to_owned(), "false".to_owned()));
@@ -55,5 +55,5 @@ pub async fn run(settings: &Settings) {
     watch.abort();
     drop(twin);
     outcome.took = started.elapsed();
-    outcome.finish();
+    outcome.finish(env.log_path())
 }
