@@ -37,6 +37,8 @@ OPERATOR_USER = "system:serviceaccount:mysqlinstance-system:mysqlinstance-operat
 LOADER_USER = "myi-admin"
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 MATPLOTLIB = "matplotlib==3.10.7"
+# docs/performance.md below this line is not generated.
+KEPT = "<!-- written by hand below: kept when make bench rewrites the page -->"
 # Fake nodes take 110 pods each; one spare.
 PODS_PER_NODE = 100
 
@@ -510,7 +512,9 @@ def main():
         results["runs"][name] = operator_run(work, binary, loader, args.instances, args.idle, f"run{index}")
     out = Path(args.out)
     plot(python, results, out.parent / "performance")
-    out.write_text(markdown(results))
+    # What follows the marker is written by hand (what the numbers mean) and kept across runs.
+    kept = out.read_text().partition(KEPT)[2] if out.exists() else ""
+    out.write_text(markdown(results) + "\n" + KEPT + (kept or "\n"))
     log(f"wrote {out}")
     print(markdown(results))
     shutil.rmtree(work, ignore_errors=True)

@@ -63,6 +63,10 @@ struct RunArgs {
     /// Instances reconciled at the same time.
     #[arg(long, env = "CONCURRENCY", default_value_t = 4)]
     concurrency: u16,
+    /// Fill the caches through streaming lists (the WatchList feature, on by default since Kubernetes 1.32),
+    /// which keeps the operator's memory low at start; `--streaming-lists=false` on older clusters.
+    #[arg(long, env = "STREAMING_LISTS", default_value_t = true, action = clap::ArgAction::Set)]
+    streaming_lists: bool,
     /// The operator's own image: init containers place its binary in server, backup and restore pods.
     #[arg(long, env = "OPERATOR_IMAGE", default_value = resources::DEFAULT_OPERATOR_IMAGE)]
     operator_image: String,
@@ -176,6 +180,7 @@ async fn run_controller(args: RunArgs) -> Result<(), String> {
     let run = RunConfig {
         namespace: args.namespace,
         concurrency: args.concurrency,
+        streaming_lists: args.streaming_lists,
     };
     let lease = args.leader_election.then(|| LeaseSettings {
         namespace: args

@@ -11,7 +11,9 @@ use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service}
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
+use prometheus::IntCounter;
 use serde::de::DeserializeOwned;
+use tracing::warn;
 
 use crate::error::{Error, Result};
 
@@ -90,28 +92,49 @@ where
         .collect()
 }
 
-/// A cache of the objects of `api` that match `labels`, and the stream of their changes that drives it
-/// and triggers reconciles. Each object is `trim`med before it is kept, and its managed fields are dropped:
-/// nothing reads them, and they are most of an object's size.
+/// A cache of the objects of `api` listed and watched with `config`, and the stream of their changes that
+/// drives it and triggers reconciles. Each object is `trim`med before it is kept, and its managed fields are
+/// dropped: nothing reads them, and they are most of an object's size. Watch errors are counted in `errors`
+/// and dropped (see [`errors_dropped`]).
 pub fn watch<K>(
     api: Api<K>,
-    labels: &str,
+    config: watcher::Config,
     trim: fn(&mut K),
+    errors: IntCounter,
 ) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (store, writer) = reflector::store();
-    // Listed from the API server's watch cache, not etcd: what a restart with many children costs.
-    let stream = watcher(api, watcher::Config::default().labels(labels).any_semantic())
+    let stream = watcher(api, config)
         .default_backoff()
         .modify(move |object| {
             object.managed_fields_mut().clear();
             trim(object);
         })
-        .reflect(writer)
-        .touched_objects();
-    (store, stream.boxed())
+        .reflect(writer);
+    (store, errors_dropped(stream.touched_objects(), errors).boxed())
+}
+
+/// `stream` without its errors, each counted in `errors` and logged. The watcher behind it retries on its own
+/// backoff; an error passed on would also pause the controller's trigger stream, and with it every other
+/// watch (after an API server restart each of them reports one `410 Gone`, which kept new instances and edits
+/// waiting for minutes).
+pub fn errors_dropped<K: Send>(
+    stream: impl Stream<Item = Result<K, watcher::Error>> + Send,
+    errors: IntCounter,
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send {
+    stream.filter_map(move |event| {
+        let kept = match event {
+            Ok(object) => Some(Ok(object)),
+            Err(error) => {
+                errors.inc();
+                warn!(%error, "watch error; the watch resumes on its own");
+                None
+            }
+        };
+        std::future::ready(kept)
+    })
 }
 
 /// Keeps the whole object: its spec is compared with the desired one (drift), or it is small.

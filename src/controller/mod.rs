@@ -102,6 +102,9 @@ pub struct RunConfig {
     pub namespace: Option<String>,
     /// Instances reconciled at the same time.
     pub concurrency: u16,
+    /// List through watches (Kubernetes 1.32+): objects arrive one at a time instead of in one response
+    /// held whole in memory. Off: plain lists from the API server's watch cache.
+    pub streaming_lists: bool,
 }
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -132,22 +135,28 @@ pub fn controller(
     run: &RunConfig,
 ) -> (Store<MySQLInstance>, impl futures::Future<Output = ()>) {
     let ns = run.namespace.as_deref();
-    let (statefulsets, statefulset_events) = cache::watch(api(&client, ns), cache::MANAGED_BY, cache::whole);
-    let (services, service_events) = cache::watch(api(&client, ns), cache::MANAGED_BY, cache::whole);
-    let (config_maps, config_map_events) = cache::watch(api(&client, ns), cache::MANAGED_BY, cache::whole);
-    let (cronjobs, cronjob_events) = cache::watch(api(&client, ns), cache::MANAGED_BY, cache::whole);
-    let (jobs, job_events) = cache::watch(api(&client, ns), cache::MANAGED_BY, cache::whole);
-    let (pods, pod_events) = cache::watch(api(&client, ns), cache::OF_AN_INSTANCE, cache::pod_status);
-    let (claims, claim_events) = cache::watch(api(&client, ns), cache::OF_AN_INSTANCE, cache::whole);
+    let lists = if run.streaming_lists {
+        watcher::Config::default().streaming_lists()
+    } else {
+        watcher::Config::default().any_semantic()
+    };
+    let errors = metrics.watch_errors.clone();
+    let managed = || lists.clone().labels(cache::MANAGED_BY);
+    let of_an_instance = || lists.clone().labels(cache::OF_AN_INSTANCE);
+    let (statefulsets, statefulset_events) = cache::watch(api(&client, ns), managed(), cache::whole, errors.clone());
+    let (services, service_events) = cache::watch(api(&client, ns), managed(), cache::whole, errors.clone());
+    let (config_maps, config_map_events) = cache::watch(api(&client, ns), managed(), cache::whole, errors.clone());
+    let (cronjobs, cronjob_events) = cache::watch(api(&client, ns), managed(), cache::whole, errors.clone());
+    let (jobs, job_events) = cache::watch(api(&client, ns), managed(), cache::whole, errors.clone());
+    let (pods, pod_events) = cache::watch(api(&client, ns), of_an_instance(), cache::pod_status, errors.clone());
+    let (claims, claim_events) = cache::watch(api(&client, ns), of_an_instance(), cache::whole, errors.clone());
     let (instances, writer) = reflector::store();
-    let instance_events = watcher(
-        api::<MySQLInstance>(&client, ns),
-        watcher::Config::default().any_semantic(),
-    )
-    .default_backoff()
-    .modify(|instance| instance.managed_fields_mut().clear())
-    .reflect(writer)
-    .applied_objects();
+    let instance_events = watcher(api::<MySQLInstance>(&client, ns), lists.clone())
+        .default_backoff()
+        .modify(|instance| instance.managed_fields_mut().clear())
+        .reflect(writer)
+        .applied_objects();
+    let instance_events = cache::errors_dropped(instance_events, errors);
     let caches = Caches {
         statefulsets,
         services,

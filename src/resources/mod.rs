@@ -32,7 +32,10 @@ use std::collections::BTreeMap;
 use crate::api::{MySQLInstance, ServerVersion};
 
 /// The operator's image of this release, unless `--operator-image` names another.
-pub const DEFAULT_OPERATOR_IMAGE: &str = concat!("ghcr.io/mysqlinstance/mysqlinstance-operator:", env!("CARGO_PKG_VERSION"));
+pub const DEFAULT_OPERATOR_IMAGE: &str = concat!(
+    "ghcr.io/mysqlinstance/mysqlinstance-operator:",
+    env!("CARGO_PKG_VERSION")
+);
 
 /// Settings of the operator that shape children but are not part of any instance's spec.
 #[derive(Clone, Debug, Default, PartialEq)]
