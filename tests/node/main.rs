@@ -12,6 +12,8 @@
 #[path = "../e2e/support.rs"]
 mod support;
 
+mod faults;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
