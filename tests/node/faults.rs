@@ -268,7 +268,7 @@ impl Drop for PhaseLog {
 /// Rows with incompressible text (`SHA2` hex), so the dump is as large as `rows` × 256 bytes after zstd too.
 fn seed_bulk(client: &Client, table: &str, rows: u32) {
     client.sql(&format!(
-        "CREATE TABLE shop.{table} (id INT PRIMARY KEY, a CHAR(128), b CHAR(128)); \
+        "USE shop; CREATE TABLE {table} (id INT PRIMARY KEY, a CHAR(128), b CHAR(128)); \
          INSERT INTO shop.{table} SELECT seq, SHA2(CONCAT('a', seq, RAND()), 512), SHA2(CONCAT('b', seq, RAND()), 512) \
          FROM seq_1_to_{rows}"
     ));
