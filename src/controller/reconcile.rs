@@ -142,10 +142,10 @@ async fn reconcile_instance(instance: &MySQLInstance, ctx: &Context) -> Result<(
     }
     span.record("writes", writes);
 
-    for (from, to) in edges {
-        let (from, to): (&'static str, &'static str) = (from.into(), to.into());
+    for edge in edges {
+        let (from, to): (&'static str, &'static str) = (edge.from.into(), edge.to.into());
         ctx.metrics.phase_transitions.with_label_values(&[from, to]).inc();
-        info!(from, to, reason = %transition.reason, detail = %transition.message, "phase transition");
+        info!(from, to, reason = %edge.reason, detail = %edge.message, "phase transition");
     }
     for event in events {
         publish(ctx, instance, event).await;

@@ -40,7 +40,7 @@ pub fn decide(instance: &MySQLInstance, world: &World, settings: &OperatorSettin
     Ok(Plan {
         status: (instance.status.as_ref() != Some(&status)).then_some(status),
         status_before_children,
-        events: transition_event(&transition).into_iter().collect(),
+        events: edges.iter().map(transition_event).collect(),
         transition,
         edges,
         children,
@@ -210,22 +210,19 @@ fn root_password(secret: Option<&Secret>, name: &str, key: &str) -> Result<Strin
 }
 
 /// Every phase change is an Event; becoming Degraded is a Warning.
-fn transition_event(transition: &Transition) -> Option<PlannedEvent> {
-    if !transition.changes_phase() {
-        return None;
-    }
-    let kind = if transition.to == Phase::Degraded {
+fn transition_event(edge: &Transition) -> PlannedEvent {
+    let kind = if edge.to == Phase::Degraded {
         EventKind::Warning
     } else {
         EventKind::Normal
     };
-    let (from, to): (&'static str, &'static str) = (transition.from.into(), transition.to.into());
-    Some(PlannedEvent::new(
+    let (from, to): (&'static str, &'static str) = (edge.from.into(), edge.to.into());
+    PlannedEvent::new(
         kind,
-        transition.reason.into(),
+        edge.reason.into(),
         "PhaseTransition",
-        format!("{from} -> {to}: {}", transition.message),
-    ))
+        format!("{from} -> {to}: {}", edge.message),
+    )
 }
 
 #[cfg(test)]

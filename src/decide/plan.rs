@@ -6,7 +6,7 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
-use crate::api::{MySQLInstanceStatus, Phase};
+use crate::api::MySQLInstanceStatus;
 use crate::fsm::{Observed, Transition};
 use crate::resources::Credentials;
 #[cfg(doc)]
@@ -17,8 +17,8 @@ use crate::resources::ROOT_SECRET_ANNOTATION;
 pub struct Plan {
     /// From the stored phase to the one this reconcile leaves (see [`crate::fsm::settle`]).
     pub transition: Transition,
-    /// The edges of the phase machine taken on the way, in order.
-    pub edges: Vec<(Phase, Phase)>,
+    /// The edges of the phase machine taken on the way, in order, each with its reason.
+    pub edges: Vec<Transition>,
     /// What happens to each child.
     pub children: Children,
     /// The status to write once every child is applied, when it differs from the stored one. It counts what
@@ -27,7 +27,7 @@ pub struct Plan {
     pub status: Option<MySQLInstanceStatus>,
     /// The status as observed before this reconcile wrote anything: what a failed child leaves to show.
     pub status_before_children: MySQLInstanceStatus,
-    /// Events to publish once the writes are done.
+    /// Events to publish once the writes are done: one per edge.
     pub events: Vec<PlannedEvent>,
 }
 

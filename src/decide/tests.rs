@@ -128,14 +128,16 @@ fn a_new_instance_gets_credentials_and_every_child_at_once() {
     assert_eq!(status.phase, Some(Phase::Provisioning));
     assert_eq!(status.secret_name.as_deref(), Some("shop-credentials"));
     assert_eq!(plan.transition.reason, Reason::WaitingForReplicas);
-    assert_eq!(plan.edges, vec![(Phase::Pending, Phase::Provisioning)]);
+    let edges: Vec<_> = plan.edges.iter().map(|e| (e.from, e.to, e.reason)).collect();
     assert_eq!(
-        plan.events.len(),
-        1,
-        "one Event for the phase change: {:?}",
-        plan.events
+        edges,
+        vec![(Phase::Pending, Phase::Provisioning, Reason::CredentialsReady)]
     );
-    assert_eq!(plan.events[0].note, "Pending -> Provisioning: 0/1 replicas ready");
+    assert_eq!(plan.events.len(), 1, "one Event per edge: {:?}", plan.events);
+    assert_eq!(
+        plan.events[0].note,
+        "Pending -> Provisioning: credentials are in place; creating the database"
+    );
     // Should a child fail, the instance shows what was there before: no credentials yet.
     assert_eq!(plan.status_before_children.phase, Some(Phase::Pending));
     assert_eq!(plan.status_before_children.secret_name, None);

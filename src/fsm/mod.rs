@@ -122,16 +122,17 @@ pub fn is_allowed(from: Phase, to: Phase) -> bool {
 }
 
 /// Where one observation leads from `phase`: the transition from `phase` to the phase that holds, with the
-/// reason and message of that phase, and each edge taken on the way. It is what as many reconciles of an
-/// unchanged observation would reach one status write at a time (each write triggers the next), in one
-/// write. Every edge is in [`EDGES`].
-pub fn settle(phase: Phase, observed: &Observed) -> (Transition, Vec<(Phase, Phase)>) {
+/// reason and message of that phase, and each edge taken on the way with its own reason and message. It is
+/// what as many reconciles of an unchanged observation would reach one status write at a time (each write
+/// triggers the next), in one write. Every edge is in [`EDGES`].
+pub fn settle(phase: Phase, observed: &Observed) -> (Transition, Vec<Transition>) {
     let mut edges = Vec::new();
     let mut last = step(phase, observed);
     // No cycle of edges is taken on one observation; the bound only guarantees an end.
     while last.changes_phase() && edges.len() < EDGES.len() {
-        edges.push((last.from, last.to));
-        last = step(last.to, observed);
+        let next = step(last.to, observed);
+        edges.push(last);
+        last = next;
     }
     (Transition { from: phase, ..last }, edges)
 }
@@ -524,10 +525,10 @@ mod tests {
             let (t, edges) = settle(phase, &observed);
             prop_assert_eq!(t.from, phase);
             let mut at = phase;
-            for (from, to) in &edges {
-                prop_assert_eq!(*from, at);
-                prop_assert!(from != to && is_allowed(*from, *to), "{:?} -> {:?} is not in EDGES", from, to);
-                at = *to;
+            for edge in &edges {
+                prop_assert_eq!(edge.from, at);
+                prop_assert!(edge.changes_phase() && is_allowed(edge.from, edge.to), "{:?} is not in EDGES", edge);
+                at = edge.to;
             }
             prop_assert_eq!(at, t.to);
             let held = step(t.to, &observed);
