@@ -126,20 +126,32 @@ async fn floor(client: &Client, namespace: &str, count: usize, concurrency: usiz
     }
 }
 
+/// A namespaced child object the floor writes.
+trait Child:
+    Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + Serialize
+    + DeserializeOwned
+    + std::fmt::Debug
+{
+}
+
+impl<K> Child for K where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + std::fmt::Debug
+{
+}
+
 /// Without an instance object there is nothing to own the children.
 fn unowned<K: Resource>(mut object: K) -> K {
     object.meta_mut().owner_references = None;
     object
 }
 
-async fn create<K>(client: &Client, namespace: &str, object: K)
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + Serialize
-        + DeserializeOwned
-        + std::fmt::Debug,
-{
+async fn create<K: Child>(client: &Client, namespace: &str, object: K) {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     let params = PostParams {
         field_manager: Some(FLOOR_MANAGER.to_owned()),
@@ -148,14 +160,7 @@ where
     api.create(&params, &unowned(object)).await.expect("create");
 }
 
-async fn apply<K>(client: &Client, namespace: &str, object: K)
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + Serialize
-        + DeserializeOwned
-        + std::fmt::Debug,
-{
+async fn apply<K: Child>(client: &Client, namespace: &str, object: K) {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     let object = unowned(object);
     api.patch(
