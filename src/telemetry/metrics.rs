@@ -1,8 +1,9 @@
 //! Prometheus metrics. Names and labels are a contract (docs/metrics.md); never a label named `instance`
 //! or `job`, which Prometheus owns.
 //!
-//! Per-instance gauges are rebuilt from the controller's store at every scrape, so the series of a deleted
-//! instance disappear with it.
+//! Per-instance gauges are rebuilt from the controller's store at every scrape and cleared after it: the
+//! series of a deleted instance disappear with it, and between scrapes they take no memory (16 series of
+//! about 300 bytes per instance, more than the instance itself).
 
 use std::sync::Mutex;
 
@@ -168,11 +169,13 @@ impl Metrics {
         let _guard = self.scrape.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.refresh(instances);
         let mut buffer = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
+        let encoded = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
+        self.clear_per_instance();
+        encoded?;
         Ok(String::from_utf8_lossy(&buffer).into_owned())
     }
 
-    fn refresh(&self, instances: &[std::sync::Arc<MySQLInstance>]) {
+    fn clear_per_instance(&self) {
         for family in [&self.status_condition, &self.info, &self.backup_consecutive_failures] {
             family.reset();
         }
@@ -183,6 +186,9 @@ impl Metrics {
         ] {
             family.reset();
         }
+    }
+
+    fn refresh(&self, instances: &[std::sync::Arc<MySQLInstance>]) {
         for phase in Phase::iter() {
             let phase: &'static str = phase.into();
             self.instances.with_label_values(&[phase]).set(0);
