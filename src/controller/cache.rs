@@ -1,7 +1,6 @@
 //! Watch caches of an instance's children. The reconcile reads them instead of the API, so looking at an
 //! unchanged instance costs no request; the same watches trigger the reconciles.
 
-use std::fmt::Debug;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
@@ -12,9 +11,9 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use prometheus::IntCounter;
-use serde::de::DeserializeOwned;
 use tracing::warn;
 
+use super::kept::{Keep, Kept};
 use crate::error::{Error, Result};
 
 /// How long a reconcile waits for the caches to list their objects after the operator starts.
@@ -29,13 +28,13 @@ pub const OF_AN_INSTANCE: &str = "app.kubernetes.io/name=mysql,app.kubernetes.io
 /// One cache per kind of child.
 #[derive(Clone)]
 pub struct Caches {
-    pub statefulsets: Store<StatefulSet>,
-    pub services: Store<Service>,
-    pub config_maps: Store<ConfigMap>,
-    pub cronjobs: Store<CronJob>,
-    pub jobs: Store<Job>,
-    pub pods: Store<Pod>,
-    pub claims: Store<PersistentVolumeClaim>,
+    pub statefulsets: Store<Kept<StatefulSet>>,
+    pub services: Store<Kept<Service>>,
+    pub config_maps: Store<Kept<ConfigMap>>,
+    pub cronjobs: Store<Kept<CronJob>>,
+    pub jobs: Store<Kept<Job>>,
+    pub pods: Store<Kept<Pod>>,
+    pub claims: Store<Kept<PersistentVolumeClaim>>,
 }
 
 impl Caches {
@@ -65,54 +64,36 @@ where
 }
 
 /// The object named `name` in `namespace`, from `store`.
-pub fn get<K>(store: &Store<K>, namespace: &str, name: &str) -> Option<K>
-where
-    K: Resource<DynamicType = ()> + Clone + 'static,
-{
-    store
-        .get(&ObjectRef::new(name).within(namespace))
-        .map(|object| (*object).clone())
+pub fn get<K: Keep>(store: &Store<Kept<K>>, namespace: &str, name: &str) -> Result<Option<K>> {
+    let kept = store.get(&ObjectRef::new(name).within(namespace));
+    Ok(kept.map(|kept| kept.object()).transpose()?)
 }
 
-/// The objects in `namespace` of `store` that carry every label of `labels`.
-pub fn select<K>(store: &Store<K>, namespace: &str, labels: &[(&str, &str)]) -> Vec<K>
-where
-    K: Resource<DynamicType = ()> + Clone + 'static,
-{
-    store
-        .state()
-        .into_iter()
-        .filter(|object| {
-            object.namespace().as_deref() == Some(namespace)
-                && labels
-                    .iter()
-                    .all(|(key, value)| object.labels().get(*key).map(String::as_str) == Some(*value))
-        })
-        .map(|object| (*object).clone())
-        .collect()
+/// The objects in `namespace` of `store` that carry every label of `labels` (of the labels a kept object's
+/// metadata has).
+pub fn select<K: Keep>(store: &Store<Kept<K>>, namespace: &str, labels: &[(&str, &str)]) -> Result<Vec<K>> {
+    let selected = store.state().into_iter().filter(|kept| {
+        kept.namespace().as_deref() == Some(namespace)
+            && labels
+                .iter()
+                .all(|(key, value)| kept.labels().get(*key).map(String::as_str) == Some(*value))
+    });
+    Ok(selected.map(|kept| kept.object()).collect::<Result<_, _>>()?)
 }
 
-/// A cache of the objects of `api` listed and watched with `config`, and the stream of their changes that
-/// drives it and triggers reconciles. Each object is `trim`med before it is kept, and its managed fields are
-/// dropped: nothing reads them, and they are most of an object's size. Watch errors are counted in `errors`
-/// and dropped (see [`errors_dropped`]).
-pub fn watch<K>(
-    api: Api<K>,
+/// A cache of the objects of `api` listed and watched with `config`, kept in their compact form, and the
+/// stream of their changes that drives it and triggers reconciles. Watch errors are counted in `errors` and
+/// dropped (see [`errors_dropped`]).
+pub fn watch<K: Keep>(
+    api: Api<Kept<K>>,
     config: watcher::Config,
-    trim: fn(&mut K),
     errors: IntCounter,
-) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send)
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-{
+) -> (
+    Store<Kept<K>>,
+    impl Stream<Item = Result<Kept<K>, watcher::Error>> + Send,
+) {
     let (store, writer) = reflector::store();
-    let stream = watcher(api, config)
-        .default_backoff()
-        .modify(move |object| {
-            object.managed_fields_mut().clear();
-            trim(object);
-        })
-        .reflect(writer);
+    let stream = watcher(api, config).default_backoff().reflect(writer);
     (store, errors_dropped(stream.touched_objects(), errors).boxed())
 }
 
@@ -135,16 +116,4 @@ pub fn errors_dropped<K: Send>(
         };
         std::future::ready(kept)
     })
-}
-
-/// Keeps the whole object: its spec is compared with the desired one (drift), or it is small.
-pub fn whole<K>(_: &mut K) {}
-
-/// Keeps a pod's metadata and status: what is read of pods (their containers' states and the runners'
-/// reports); the spec is a copy of a template the operator wrote and is most of a pod's size.
-pub fn pod_status(pod: &mut Pod) {
-    pod.spec = None;
-    if let Some(status) = pod.status.as_mut() {
-        status.conditions = None;
-    }
 }

@@ -3,6 +3,7 @@
 
 mod apply;
 mod cache;
+mod kept;
 pub mod leader;
 mod observe;
 mod reconcile;
@@ -43,7 +44,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// What every reconcile shares.
 pub struct Context {
     pub client: Client,
+    /// Publishes Warnings: its cache turns a Warning repeated by every retry into one Event with a count.
     pub recorder: Recorder,
+    /// Who publishes the Events. Normal Events (one per phase edge) do not repeat back to back, and are
+    /// published without the recorder's cache, which would hold about 5 KiB per Event for six minutes.
+    pub reporter: Reporter,
     pub metrics: Arc<Metrics>,
     /// Reconciles running and their last step, behind `/healthz`.
     pub progress: Arc<Progress>,
@@ -68,7 +73,8 @@ impl Context {
             instance: std::env::var("POD_NAME").ok(),
         };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: Recorder::new(client.clone(), reporter.clone()),
+            reporter,
             client,
             metrics,
             progress,
@@ -143,13 +149,13 @@ pub fn controller(
     let errors = metrics.watch_errors.clone();
     let managed = || lists.clone().labels(cache::MANAGED_BY);
     let of_an_instance = || lists.clone().labels(cache::OF_AN_INSTANCE);
-    let (statefulsets, statefulset_events) = cache::watch(api(&client, ns), managed(), cache::whole, errors.clone());
-    let (services, service_events) = cache::watch(api(&client, ns), managed(), cache::whole, errors.clone());
-    let (config_maps, config_map_events) = cache::watch(api(&client, ns), managed(), cache::whole, errors.clone());
-    let (cronjobs, cronjob_events) = cache::watch(api(&client, ns), managed(), cache::whole, errors.clone());
-    let (jobs, job_events) = cache::watch(api(&client, ns), managed(), cache::whole, errors.clone());
-    let (pods, pod_events) = cache::watch(api(&client, ns), of_an_instance(), cache::pod_status, errors.clone());
-    let (claims, claim_events) = cache::watch(api(&client, ns), of_an_instance(), cache::whole, errors.clone());
+    let (statefulsets, statefulset_events) = cache::watch(api(&client, ns), managed(), errors.clone());
+    let (services, service_events) = cache::watch(api(&client, ns), managed(), errors.clone());
+    let (config_maps, config_map_events) = cache::watch(api(&client, ns), managed(), errors.clone());
+    let (cronjobs, cronjob_events) = cache::watch(api(&client, ns), managed(), errors.clone());
+    let (jobs, job_events) = cache::watch(api(&client, ns), managed(), errors.clone());
+    let (pods, pod_events) = cache::watch(api(&client, ns), of_an_instance(), errors.clone());
+    let (claims, claim_events) = cache::watch(api(&client, ns), of_an_instance(), errors.clone());
     let (instances, writer) = reflector::store();
     let instance_events = watcher(api::<MySQLInstance>(&client, ns), lists.clone())
         .default_backoff()

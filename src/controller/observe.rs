@@ -11,7 +11,7 @@ use kube::{Api, ResourceExt};
 use super::Context;
 use super::cache::{get, select};
 use crate::api::MySQLInstance;
-use crate::decide::{self, World};
+use crate::decide::World;
 use crate::error::Result;
 use crate::resources::{self, INSTANCE_LABEL};
 
@@ -40,12 +40,12 @@ pub async fn observe(ctx: &Context, instance: &MySQLInstance, namespace: &str) -
     Ok(World {
         secret,
         root_password_secret,
-        config_map: get(&caches.config_maps, namespace, &resources::config_map_name(instance)),
-        service: get(&caches.services, namespace, &name),
-        headless_service: get(&caches.services, namespace, &resources::headless_service_name(instance)),
-        statefulset: get(&caches.statefulsets, namespace, &name),
-        cronjob: get(&caches.cronjobs, namespace, &resources::backup_cronjob_name(instance)),
-        backup_pvc: get(&caches.claims, namespace, &resources::backup_pvc_name(instance)),
+        config_map: get(&caches.config_maps, namespace, &resources::config_map_name(instance))?,
+        service: get(&caches.services, namespace, &name)?,
+        headless_service: get(&caches.services, namespace, &resources::headless_service_name(instance))?,
+        statefulset: get(&caches.statefulsets, namespace, &name)?,
+        cronjob: get(&caches.cronjobs, namespace, &resources::backup_cronjob_name(instance))?,
+        backup_pvc: get(&caches.claims, namespace, &resources::backup_pvc_name(instance))?,
         data_pvcs: (0..replicas)
             .filter_map(|ordinal| {
                 get(
@@ -53,18 +53,21 @@ pub async fn observe(ctx: &Context, instance: &MySQLInstance, namespace: &str) -
                     namespace,
                     &resources::data_claim_name(instance, ordinal),
                 )
+                .transpose()
             })
-            .collect(),
+            .collect::<Result<_>>()?,
         backup_jobs: select(
             &caches.jobs,
             namespace,
             &[(INSTANCE_LABEL, &name), ("app.kubernetes.io/component", "backup")],
-        ),
+        )?,
         restore_job: instance
             .spec
             .restore_from
             .as_ref()
-            .and_then(|_| get(&caches.jobs, namespace, &resources::restore_job_name(instance))),
+            .map(|_| get(&caches.jobs, namespace, &resources::restore_job_name(instance)))
+            .transpose()?
+            .flatten(),
         // The server pods and the backup and restore runners all carry the instance's name label.
         pods: select(
             &caches.pods,
@@ -73,13 +76,13 @@ pub async fn observe(ctx: &Context, instance: &MySQLInstance, namespace: &str) -
                 ("app.kubernetes.io/instance", &name),
                 ("app.kubernetes.io/name", "mysql"),
             ],
-        ),
+        )?,
         other_rollouts: caches
             .statefulsets
             .state()
             .iter()
             .filter(|sts| sts.namespace().as_deref() != Some(namespace) || sts.name_any() != name)
-            .filter(|sts| decide::rollout_in_progress(sts))
+            .filter(|sts| *sts.summary())
             .count(),
     })
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Resource, ResourceExt};
 use opentelemetry::trace::{TraceContextExt, TraceId};
 use tracing::{Instrument, field, info, info_span, warn};
@@ -201,7 +201,14 @@ async fn publish(ctx: &Context, instance: &MySQLInstance, event: PlannedEvent) {
         action: event.action.to_owned(),
         secondary: None,
     };
-    if let Err(error) = ctx.recorder.publish(&event, &instance.object_ref(&())).await {
+    let published = match event.type_ {
+        EventType::Warning => ctx.recorder.publish(&event, &instance.object_ref(&())).await,
+        EventType::Normal => {
+            let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
+            recorder.publish(&event, &instance.object_ref(&())).await
+        }
+    };
+    if let Err(error) = published {
         warn!(%error, "could not publish an Event");
     }
 }

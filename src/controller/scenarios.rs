@@ -15,6 +15,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 
+use super::kept::{Keep, Kept};
 use super::{Caches, Context, RESYNC, error_policy, reconcile::reconcile};
 use crate::api::MySQLInstance;
 use crate::decide::tests::{plain, settings};
@@ -125,14 +126,12 @@ impl Scenario {
 
 /// Ready caches holding the children of `world`.
 fn caches(world: &World) -> (Caches, Box<dyn Send>) {
-    fn filled<K>(objects: Vec<K>) -> (Store<K>, reflector::store::Writer<K>)
-    where
-        K: kube::Resource<DynamicType = ()> + Clone + 'static,
-    {
+    fn filled<K: Keep>(objects: Vec<K>) -> (Store<Kept<K>>, reflector::store::Writer<Kept<K>>) {
         let (store, mut writer) = reflector::store();
         writer.apply_watcher_event(&watcher::Event::Init);
         for object in objects {
-            writer.apply_watcher_event(&watcher::Event::InitApply(object));
+            let kept = Kept::new(object).expect("packs");
+            writer.apply_watcher_event(&watcher::Event::InitApply(kept));
         }
         writer.apply_watcher_event(&watcher::Event::InitDone);
         (store, writer)
