@@ -7,7 +7,6 @@
 //! instance, microseconds each.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -25,14 +24,6 @@ use crate::decide;
 /// objects of a few KiB is small.
 const LEVEL: i32 = 1;
 
-/// The labels the caches are searched by and reconciles are triggered through; a kept object's typed
-/// metadata has only these (its packed form has all of them).
-const SEARCHED_LABELS: [&str; 3] = [
-    "app.kubernetes.io/name",
-    "app.kubernetes.io/instance",
-    "app.kubernetes.io/component",
-];
-
 /// A kind of child the caches keep.
 pub trait Keep: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// What reconciles read of every object of the kind at once (not only of their own instance's), kept
@@ -47,7 +38,8 @@ pub trait Keep: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clon
 
 /// A child as its cache keeps it.
 pub struct Kept<K: Keep> {
-    /// Name, namespace, resource version, uid, owners and the [`SEARCHED_LABELS`].
+    /// What the caches are searched by and reconciles are triggered through: name, namespace, resource
+    /// version, uid, labels and owners.
     metadata: ObjectMeta,
     summary: K::Summary,
     /// The object without its managed fields, as compressed JSON.
@@ -65,20 +57,13 @@ impl<K: Keep> Kept<K> {
         let json = serde_json::to_vec(&object)?;
         let packed = zstd::bulk::compress(&json, LEVEL).map_err(serde_json::Error::io)?;
         let meta = object.meta();
-        let labels: BTreeMap<String, String> = meta
-            .labels
-            .iter()
-            .flatten()
-            .filter(|(key, _)| SEARCHED_LABELS.contains(&key.as_str()))
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect();
         let metadata = ObjectMeta {
             name: meta.name.clone(),
             namespace: meta.namespace.clone(),
             resource_version: meta.resource_version.clone(),
             uid: meta.uid.clone(),
             owner_references: meta.owner_references.clone(),
-            labels: (!labels.is_empty()).then_some(labels),
+            labels: meta.labels.clone(),
             ..ObjectMeta::default()
         };
         Ok(Self {
@@ -199,8 +184,6 @@ kept_whole!(Service, ConfigMap, CronJob, Job, PersistentVolumeClaim);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kube::ResourceExt;
-
     use crate::decide::tests::plain;
     use crate::resources::{self, OperatorSettings};
 
@@ -235,21 +218,20 @@ mod tests {
     fn the_typed_metadata_keeps_what_the_caches_are_searched_by() {
         let mut sts = statefulset();
         sts.metadata
-            .labels
+            .annotations
             .get_or_insert_default()
-            .insert("other".to_owned(), "x".to_owned());
+            .insert("note".to_owned(), "x".to_owned());
         let kept = Kept::new(sts.clone()).expect("packs");
         let meta = kept.meta();
         assert_eq!(meta.name, sts.metadata.name);
         assert_eq!(meta.namespace.as_deref(), Some("shop"));
         assert_eq!(meta.resource_version.as_deref(), Some("42"));
         assert_eq!(meta.owner_references, sts.metadata.owner_references);
-        let labels = meta.labels.as_ref().expect("labels");
-        assert_eq!(
-            labels.get("app.kubernetes.io/instance"),
-            sts.labels().get("app.kubernetes.io/instance")
+        assert_eq!(meta.labels, sts.metadata.labels);
+        assert!(
+            meta.annotations.is_none(),
+            "annotations are read from the expanded object"
         );
-        assert!(!labels.contains_key("other"), "only the searched labels");
         assert!(meta.managed_fields.is_none());
     }
 
