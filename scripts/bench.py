@@ -330,6 +330,7 @@ def operator_run(work, binary, loader, instances, idle, name):
         edit = scale(cluster, loader, "edit", "--namespace", "bench", "--name", "bench-0")["edit_s"]
 
         log(f"{name}: restart with {instances} instances present")
+        first_life = operator.sampler.samples
         operator.stop()
         restart_start = time.time()
         operator.start(t0)
@@ -338,7 +339,8 @@ def operator_run(work, binary, loader, instances, idle, name):
         restart_requests = cluster.requests(OPERATOR_USER, restart_start, time.time())
         restart = counts(restart_requests)
         restart["peak_per_second"] = max(rate_per_second(restart_requests, restart_start), default=0)
-        samples = operator.sampler.samples
+        # One line through both lives of the operator: the restarted process counts its CPU from zero.
+        samples = first_life + [(at, rss, cpu + first_life[-1][2]) for at, rss, cpu in operator.sampler.samples]
         operator.stop()
         all_requests = cluster.requests(OPERATOR_USER, load_start, math.inf)
         return {
