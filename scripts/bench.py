@@ -158,6 +158,8 @@ def counts(requests):
         "non_watch_requests": sum(1 for r in requests if r[1] != "watch"),
         "writes": len(writes),
         "writes_by_kind": dict(collections.Counter(f"{verb} {resource}" for _, verb, resource, _ in writes)),
+        # Refused by the apiserver's priority and fairness (or its max-inflight limit).
+        "throttled": sum(1 for r in requests if r[3] == 429),
     }
 
 
@@ -458,9 +460,9 @@ def markdown(results):
         row("operator CPU during the load, s", ["-"] + [f"{r['cpu_loaded_s']:.1f}" for r in runs]),
         row("operator CPU idle, millicores", ["-"] + [f"{r['cpu_idle_millicores']:.1f}" for r in runs]),
         row(f"one spec edit to the pod template ({n} present), s", ["-"] + [f"{r['edit_s']:.2f}" for r in runs]),
-        row("restart: requests / writes in 30 s, peak/s", ["-"]
-            + [f"{r['restart']['requests']} / {r['restart']['writes']}, {r['restart']['peak_per_second']}"
-               for r in runs]),
+        row("restart: requests / writes in 30 s, peak/s, throttled (429)", ["-"]
+            + [f"{r['restart']['requests']} / {r['restart']['writes']}, {r['restart']['peak_per_second']}, "
+               f"{r['restart'].get('throttled', '-')}" for r in runs]),
         "",
         "Writes per create, by kind (operator, during the load):",
         "",
