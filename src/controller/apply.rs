@@ -61,7 +61,8 @@ pub async fn children(ctx: &Context, instance: &MySQLInstance, namespace: &str, 
     let mut applied = Applied::default();
     let secret = format!("Secret {}", resources::credentials_secret_name(instance));
     // The Secrets first: the server pod mounts them. The other children do not depend on each other and are
-    // written at the same time, so a new instance waits for two round trips to the API server, not eight.
+    // written at the same time, so a new instance's children take three round trips to the API server (the
+    // root Secret, the application Secret, the rest), not six.
     applied.settle(secret, writer.credentials(instance, credentials).await);
     let labels = [
         label(&config_map),
