@@ -218,10 +218,13 @@ async fn a_child_refused_by_a_quota_is_named_on_the_instance_while_the_rest_reac
         .delete("no-cronjobs", &DeleteParams::default())
         .await
         .expect("quota deleted");
-    // The retry (backoff of seconds) creates it, and Synced turns True.
+    // The retry creates it, and Synced turns True. Nothing watched changes when a quota goes away, so the
+    // retry comes on its backoff: every failed reconcile doubles it, also those the pods' and the
+    // StatefulSet's events triggered while the instance started, so under load it may have reached its cap
+    // of 5 minutes (docs/reconcile.md).
     wait_for(
         "the CronJob once the quota is gone",
-        Duration::from_secs(60),
+        Duration::from_secs(330),
         || async { env.api::<CronJob>().get_opt("db-backup").await.ok()? },
     )
     .await;
