@@ -77,29 +77,25 @@ pub async fn children(ctx: &Context, instance: &MySQLInstance, namespace: &str, 
         .iter()
         .map(|growth| format!("{} {}", PersistentVolumeClaim::kind(&()), growth.claim))
         .collect();
-    let (steps, growths) = futures::join!(
-        async {
-            let (config_map, headless_service, service, statefulset, backup_volume, restore_job, backup_cronjob) = futures::join!(
-                writer.step(config_map),
-                writer.step(headless_service),
-                writer.step(service),
-                writer.step(statefulset),
-                writer.step(backup_volume),
-                writer.step(restore_job),
-                writer.step(backup_cronjob),
-            );
-            [
-                config_map,
-                headless_service,
-                service,
-                statefulset,
-                backup_volume,
-                restore_job,
-                backup_cronjob,
-            ]
-        },
+    let (config_map, headless_service, service, statefulset, backup_volume, restore_job, backup_cronjob, growths) = futures::join!(
+        writer.step(config_map),
+        writer.step(headless_service),
+        writer.step(service),
+        writer.step(statefulset),
+        writer.step(backup_volume),
+        writer.step(restore_job),
+        writer.step(backup_cronjob),
         futures::future::join_all(data_volume_growth.into_iter().map(|growth| writer.grow(growth))),
     );
+    let steps = [
+        config_map,
+        headless_service,
+        service,
+        statefulset,
+        backup_volume,
+        restore_job,
+        backup_cronjob,
+    ];
     for (child, result) in labels.into_iter().zip(steps).chain(claims.into_iter().zip(growths)) {
         applied.settle(child, result);
     }
